@@ -1,0 +1,134 @@
+//! The command line (DESIGN §1.1): `serve` and `import`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::{Clock, SystemClock, Timestamp, directory};
+use crate::http::{Application, shutdown_signal};
+use crate::store;
+
+const DEFAULT_DATABASE: &str = "sqlite://hotdesk-data/hotdesk.db";
+
+#[derive(Parser)]
+#[command(
+    name = "hotdesk",
+    version,
+    about = "An Extension Mobility service that speaks Cisco's EM API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(Serve),
+    /// Load a directory file (TOML) into the database: an upsert by ID or name.
+    Import(Import),
+}
+
+#[derive(Args)]
+struct Database {
+    /// `sqlite://relative.db`, `sqlite:///absolute.db` or `postgres://user@host/db`.
+    #[arg(long, env = "HOTDESK_DATABASE", default_value = DEFAULT_DATABASE)]
+    database: String,
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Address and port to listen on.
+    #[arg(long, env = "HOTDESK_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    #[command(flatten)]
+    db: Database,
+    /// Load the built-in demo directory when the database is empty.
+    #[arg(long)]
+    demo: bool,
+    /// Start the clock at this instant (milliseconds since the Unix epoch). For tests that must
+    /// see time pass while the service is down, without waiting for it.
+    #[arg(long, hide = true, env = "HOTDESK_CLOCK_START")]
+    clock_start: Option<i64>,
+}
+
+#[derive(Args)]
+struct Import {
+    /// The directory file.
+    file: std::path::PathBuf,
+    #[command(flatten)]
+    db: Database,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hotdesk: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Import(args) => import(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Serve) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = match args.clock_start {
+        Some(ms) => Arc::new(SystemClock::starting_at(Timestamp(ms))),
+        None => Arc::new(SystemClock::new()),
+    };
+    let store = store::open(&args.db.database).await?;
+    if args.demo {
+        if store.counts().await?.is_empty() {
+            let dir = directory::parse("demo", directory::DEMO)?;
+            let report = directory::import(&store, clock.as_ref(), "demo", dir, "demo").await?;
+            println!("demo directory loaded: {report}");
+            println!(
+                "  app appid (certificate apppasswd, proxy rights); users john, em@cisco.com, em, one (PIN 12345);"
+            );
+            println!(
+                "  devices SEP003094C25B15, SEP003094C25B49, SEP402CF4915265; admin admin/change-me"
+            );
+        } else {
+            println!("demo: the database is not empty; nothing loaded");
+        }
+    }
+    let app = Application::build(store, clock, &args.listen).await?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = %args.db.database, "hotdesk listening");
+    println!("hotdesk listening on http://{addr}");
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn import(args: Import) -> anyhow::Result<()> {
+    let name = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let dir = directory::parse(&name, &text)?;
+    let store = store::open(&args.db.database).await?;
+    let report = directory::import(&store, &SystemClock::new(), &name, dir, "import").await?;
+    println!("imported {name}: {report}");
+    Ok(())
+}

@@ -1,0 +1,452 @@
+//! The directory file (DESIGN §1.2): one TOML model of apps, users, profiles, devices, admins
+//! and the policy, used by `hotdesk import`, `serve --demo` and, later, export.
+//!
+//! Import is an upsert by ID or name in one transaction with one `configChange` event: run it
+//! twice and the second run changes nothing that matters. A secret the file leaves out keeps
+//! its stored value, and a value that already is an argon2 hash is stored as is (so an export
+//! can be imported without anybody knowing the secrets).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::clock::Clock;
+use super::model::*;
+use super::run_tx;
+use super::secrets;
+use super::store::{Store, StoreError, Tx};
+
+/// The built-in directory of `serve --demo`: every entity the seed examples name.
+pub const DEMO: &str = include_str!("demo.toml");
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryFile {
+    pub policy: Option<Policy>,
+    #[serde(default)]
+    pub apps: Vec<AppEntry>,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+    #[serde(default)]
+    pub profiles: Vec<ProfileEntry>,
+    #[serde(default)]
+    pub devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    pub admins: Vec<AdminEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppEntry {
+    pub id: String,
+    /// One secret, or several while one is being rotated.
+    pub certificate: Option<OneOrMany>,
+    pub proxy: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub id: String,
+    pub pin: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+    pub profiles: Option<Vec<String>>,
+    pub max_login_minutes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileEntry {
+    pub name: String,
+    pub description: Option<String>,
+    pub lines: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceEntry {
+    pub name: String,
+    pub model: Option<String>,
+    pub em_enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminEntry {
+    pub username: String,
+    pub password: Option<String>,
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The file is not valid: `file:line:column: message`.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// The file parses but does not make sense (unknown profile, duplicate ID, bad policy).
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Parse a directory file; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<DirectoryFile, DirectoryError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        DirectoryError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// What an import did, per entity: (created, updated).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportReport {
+    pub apps: (u32, u32),
+    pub users: (u32, u32),
+    pub profiles: (u32, u32),
+    pub devices: (u32, u32),
+    pub admins: (u32, u32),
+    pub policy: bool,
+}
+
+impl std::fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part =
+            |name: &str, (c, u): (u32, u32)| format!("{name}: {} ({c} new, {u} updated)", c + u);
+        write!(
+            f,
+            "{}, {}, {}, {}, {}, policy: {}",
+            part("apps", self.apps),
+            part("users", self.users),
+            part("profiles", self.profiles),
+            part("devices", self.devices),
+            part("admins", self.admins),
+            if self.policy { "set" } else { "unchanged" }
+        )
+    }
+}
+
+fn bump(counter: &mut (u32, u32), created: bool) {
+    if created {
+        counter.0 += 1
+    } else {
+        counter.1 += 1
+    }
+}
+
+/// A secret from the file, made storable: hashed, unless it already is a hash.
+fn storable(secret: &str) -> String {
+    if secrets::is_hash(secret) {
+        secret.to_string()
+    } else {
+        secrets::hash(secret)
+    }
+}
+
+/// The directory with its secrets hashed and its names checked, ready for one transaction.
+struct Prepared {
+    policy: Option<Policy>,
+    apps: Vec<(String, Option<Vec<String>>, Option<bool>)>,
+    users: Vec<(UserEntry, Option<String>, Option<String>)>,
+    profiles: Vec<DeviceProfile>,
+    devices: Vec<Device>,
+    admins: Vec<(String, Option<String>, Option<Role>)>,
+}
+
+fn check_unique<'a>(
+    file: &str,
+    kind: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(), DirectoryError> {
+    let mut seen = HashSet::new();
+    for n in names {
+        if n.trim().is_empty() {
+            return Err(DirectoryError::Invalid {
+                file: file.into(),
+                message: format!("{kind}: an empty name"),
+            });
+        }
+        if !seen.insert(Key::of(n)) {
+            return Err(DirectoryError::Invalid {
+                file: file.into(),
+                message: format!("{kind}: `{n}` appears twice"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Load a parsed directory into the store.
+pub async fn import(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    file: &str,
+    dir: DirectoryFile,
+    actor: &str,
+) -> Result<ImportReport, DirectoryError> {
+    let invalid = |message: String| DirectoryError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    check_unique(file, "apps", dir.apps.iter().map(|a| a.id.as_str()))?;
+    check_unique(file, "users", dir.users.iter().map(|u| u.id.as_str()))?;
+    check_unique(
+        file,
+        "profiles",
+        dir.profiles.iter().map(|p| p.name.as_str()),
+    )?;
+    check_unique(file, "devices", dir.devices.iter().map(|d| d.name.as_str()))?;
+    check_unique(
+        file,
+        "admins",
+        dir.admins.iter().map(|a| a.username.as_str()),
+    )?;
+    if let Some(problem) = dir
+        .policy
+        .as_ref()
+        .and_then(|p| p.problems().into_iter().next())
+    {
+        return Err(invalid(format!("policy: {problem}")));
+    }
+
+    // argon2 is slow on purpose; hash on a blocking thread, all at once.
+    let prepared = tokio::task::spawn_blocking(move || Prepared {
+        policy: dir.policy,
+        apps: dir
+            .apps
+            .into_iter()
+            .map(|a| {
+                (
+                    a.id,
+                    a.certificate
+                        .map(|c| c.into_vec().iter().map(|s| storable(s)).collect()),
+                    a.proxy,
+                )
+            })
+            .collect(),
+        users: dir
+            .users
+            .into_iter()
+            .map(|u| {
+                let pin = u.pin.as_deref().map(storable);
+                let password = u.password.as_deref().map(storable);
+                (u, pin, password)
+            })
+            .collect(),
+        profiles: dir
+            .profiles
+            .into_iter()
+            .map(|p| DeviceProfile {
+                name: p.name,
+                description: p.description,
+                lines: p.lines.unwrap_or_default(),
+            })
+            .collect(),
+        devices: dir
+            .devices
+            .into_iter()
+            .map(|d| Device {
+                name: d.name,
+                model: d.model,
+                em_enabled: d.em_enabled.unwrap_or(true),
+            })
+            .collect(),
+        admins: dir
+            .admins
+            .into_iter()
+            .map(|a| (a.username, a.password.as_deref().map(storable), a.role))
+            .collect(),
+    })
+    .await
+    .map_err(|e| invalid(format!("hashing secrets failed: {e}")))?;
+
+    let now = clock.now();
+    let file_name = file.to_string();
+    let actor = actor.to_string();
+    run_tx(store.as_ref(), move |tx| {
+        apply(tx, prepared, &file_name, &actor, now)
+    })
+    .await?
+}
+
+fn apply(
+    tx: &mut dyn Tx,
+    p: Prepared,
+    file: &str,
+    actor: &str,
+    now: super::clock::Timestamp,
+) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
+    let mut report = ImportReport::default();
+    // Profiles first: users name them, and a user may name one defined further down the file.
+    let mut profile_names: HashMap<Key, String> = HashMap::new();
+    for profile in &p.profiles {
+        bump(&mut report.profiles, tx.upsert_profile(profile)?);
+        profile_names.insert(Key::of(&profile.name), profile.name.clone());
+    }
+    for device in &p.devices {
+        bump(&mut report.devices, tx.upsert_device(device)?);
+    }
+    for (id, hashes, proxy) in p.apps {
+        let old = tx.app(&Key::of(&id))?;
+        let app = AppUser {
+            certificate_hashes: hashes
+                .or_else(|| old.as_ref().map(|o| o.certificate_hashes.clone()))
+                .unwrap_or_default(),
+            proxy: proxy.or(old.as_ref().map(|o| o.proxy)).unwrap_or(false),
+            id,
+        };
+        bump(&mut report.apps, tx.upsert_app(&app)?);
+    }
+    for (entry, pin, password) in p.users {
+        let old = tx.user(&Key::of(&entry.id))?;
+        let profiles = match entry.profiles {
+            Some(names) => {
+                let mut canonical = Vec::with_capacity(names.len());
+                for name in names {
+                    let key = Key::of(&name);
+                    let known = match profile_names.get(&key) {
+                        Some(n) => Some(n.clone()),
+                        None if tx.profile_exists(&key)? => Some(name.clone()),
+                        None => None,
+                    };
+                    match known {
+                        Some(n) if !canonical.iter().any(|c: &String| Key::of(c) == key) => {
+                            canonical.push(n)
+                        }
+                        Some(_) => {}
+                        None => {
+                            return Ok(Err(DirectoryError::Invalid {
+                                file: file.to_string(),
+                                message: format!(
+                                    "user `{}`: profile `{name}` is not defined",
+                                    entry.id
+                                ),
+                            }));
+                        }
+                    }
+                }
+                canonical
+            }
+            None => old.as_ref().map(|o| o.profiles.clone()).unwrap_or_default(),
+        };
+        let user = User {
+            pin_hash: pin.or_else(|| old.as_ref().and_then(|o| o.pin_hash.clone())),
+            password_hash: password.or_else(|| old.as_ref().and_then(|o| o.password_hash.clone())),
+            name: entry
+                .name
+                .or_else(|| old.as_ref().and_then(|o| o.name.clone())),
+            max_login_minutes: entry
+                .max_login_minutes
+                .or(old.as_ref().and_then(|o| o.max_login_minutes)),
+            profiles,
+            id: entry.id,
+        };
+        bump(&mut report.users, tx.upsert_user(&user)?);
+    }
+    for (username, password, role) in p.admins {
+        let old = tx.admin(&Key::of(&username))?;
+        let admin = Admin {
+            password_hash: password
+                .or_else(|| old.as_ref().map(|o| o.password_hash.clone()))
+                .unwrap_or_default(),
+            role: role.or(old.as_ref().map(|o| o.role)).unwrap_or(Role::Admin),
+            username,
+        };
+        bump(&mut report.admins, tx.upsert_admin(&admin)?);
+    }
+    if let Some(policy) = &p.policy {
+        tx.set_policy(policy)?;
+        report.policy = true;
+    }
+    let mut event =
+        NewEvent::new(now, EventKind::ConfigChange).detail(format!("import {file}: {report}"));
+    event.actor = Some(actor.to_string());
+    tx.append_event(&event)?;
+    Ok(Ok(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_parses() {
+        let d = parse("demo.toml", DEMO).unwrap();
+        assert!(d.users.iter().any(|u| u.id == "em@cisco.com"));
+        assert!(d.devices.iter().any(|u| u.name == "SEP003094C25B15"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "[policy]\nmultiple_login = \"allowed\"\n\n[[users]]\nid = \"john\"\ncolour = \"blue\"\n";
+        let err = parse("dir.toml", text).unwrap_err().to_string();
+        assert!(err.starts_with("dir.toml:6:1: "), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = parse("d.toml", "[policy]\nmultiple_login = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("d.toml:2:"), "{err}");
+        let err = parse("d.toml", "[[admins]]\nusername = \"a\"\nrole = \"boss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("d.toml:3:"), "{err}");
+        let err = parse("d.toml", "[[devices]]\nmodel = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("name"), "{err}");
+    }
+
+    #[test]
+    fn certificate_takes_one_or_many() {
+        let d = parse(
+            "d.toml",
+            "[[apps]]\nid = \"a\"\ncertificate = [\"new\", \"old\"]\n",
+        )
+        .unwrap();
+        assert!(matches!(&d.apps[0].certificate, Some(OneOrMany::Many(v)) if v.len() == 2));
+    }
+}

@@ -1,0 +1,91 @@
+//! Who is calling: `appInfo` checked against application users, or against end users who have
+//! an API password (they may act for themselves only).
+
+use hotdesk_proto::{AppInfo, Credential};
+
+use super::{EmService, RequestContext, same};
+use crate::domain::error::EmError;
+use crate::domain::model::Key;
+
+/// An authenticated caller of the EM API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The app or user ID as provisioned.
+    pub id: String,
+    /// "Standard EM Authentication Proxy Rights": may act for any user.
+    pub proxy: bool,
+}
+
+impl Caller {
+    /// Code 10 unless the caller may act for `user_id`.
+    pub fn may_act_for(&self, user_id: &str) -> Result<(), EmError> {
+        if self.proxy || same(&self.id, user_id) {
+            Ok(())
+        } else {
+            Err(EmError::NoProxyRights)
+        }
+    }
+
+    /// Code 10 unless the caller has proxy rights (operations on others' devices, logoutAll).
+    pub fn needs_proxy(&self) -> Result<(), EmError> {
+        if self.proxy {
+            Ok(())
+        } else {
+            Err(EmError::NoProxyRights)
+        }
+    }
+}
+
+impl EmService {
+    /// Code 3 for an unknown ID, a wrong certificate, an `appEncryptedCertificate` (Cisco's
+    /// scheme is not public) or a caller that failed too often lately.
+    pub(super) async fn authenticate(
+        &self,
+        app: &AppInfo,
+        ctx: &RequestContext,
+    ) -> Result<Caller, EmError> {
+        let refuse = || EmError::AppAuth(app.app_id.clone());
+        let key = Key::of(&app.app_id);
+        let now = self.clock.now();
+        if !self.throttle.allows(&key, ctx.peer, now) {
+            tracing::warn!(app = %app.app_id, peer = ?ctx.peer, "EM app check throttled");
+            return Err(refuse());
+        }
+        let Credential::Plain(secret) = &app.certificate else {
+            self.throttle.record_failure(&key, ctx.peer, now);
+            return Err(refuse());
+        };
+        let (caller, hashes) = if let Some(a) = self.store.app(&key).await? {
+            (
+                Caller {
+                    id: a.id,
+                    proxy: a.proxy,
+                },
+                a.certificate_hashes,
+            )
+        } else if let Some(u) = self
+            .store
+            .user(&key)
+            .await?
+            .filter(|u| u.password_hash.is_some())
+        {
+            (
+                Caller {
+                    id: u.id,
+                    proxy: false,
+                },
+                u.password_hash.into_iter().collect(),
+            )
+        } else {
+            self.throttle.record_failure(&key, ctx.peer, now);
+            return Err(refuse());
+        };
+        if self.verified.verify_any(secret, &hashes).await {
+            self.throttle.record_success(&key);
+            Ok(caller)
+        } else {
+            self.throttle.record_failure(&key, ctx.peer, now);
+            Err(refuse())
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Auto-logout: ending logins whose deadline has come.
+
+use crate::domain::clock::Timestamp;
+use crate::domain::model::{EventKind, Key, Login, NewEvent};
+use crate::domain::store::{StoreResult, Tx};
+
+/// Who the events of an auto-logout name as their actor.
+pub const SCHEDULER: &str = "scheduler";
+
+/// End every login due at `now`, in the caller's transaction, each with its `autoLogout` event.
+/// Every write runs this first, so a due login never blocks a device even if the scheduler is
+/// late; on several nodes the delete decides which transaction ends a login, so it ends once.
+pub(crate) fn expire_due(tx: &mut dyn Tx, now: Timestamp) -> StoreResult<Vec<Login>> {
+    let ended = tx.remove_due_logins(now)?;
+    for login in &ended {
+        end_login(
+            tx,
+            login,
+            now,
+            EventKind::AutoLogout,
+            SCHEDULER,
+            Some("deadline reached"),
+        )?;
+    }
+    Ok(ended)
+}
+
+/// The bookkeeping of any ended login: remember the device's last user and append the event.
+pub(super) fn end_login(
+    tx: &mut dyn Tx,
+    login: &Login,
+    now: Timestamp,
+    kind: EventKind,
+    actor: &str,
+    detail: Option<&str>,
+) -> StoreResult<()> {
+    tx.set_last_user(&Key::of(&login.device), &login.user)?;
+    let mut event = NewEvent::for_login(now, kind, login, actor);
+    event.detail = detail.map(str::to_string);
+    tx.append_event(&event)?;
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! `<login>`: put a user's device profile on a device.
+
+use hotdesk_proto::{ExclusiveDuration, Login as LoginRequest};
+
+use super::expiry::{end_login, expire_due};
+use super::origin::check_origin;
+use super::{Caller, EmService, RequestContext, same};
+use crate::domain::clock::Timestamp;
+use crate::domain::error::EmError;
+use crate::domain::model::{EventKind, Key, Login, MultipleLogin, NewEvent, Policy, User};
+use crate::domain::run_tx;
+use crate::domain::store::{StoreResult, Tx};
+
+impl EmService {
+    /// The checks run in DESIGN §1.3's order; the last two (device taken, multiple login) run
+    /// inside the write transaction so that racing logins cannot both pass them.
+    pub(super) async fn login(
+        &self,
+        caller: &Caller,
+        policy: &Policy,
+        req: LoginRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), EmError> {
+        caller.may_act_for(&req.user_id)?;
+        let _slot = self.write_slot(policy)?;
+        check_origin(policy, &req.origin, ctx)?;
+        let device = self
+            .store
+            .device(&Key::of(&req.device_name))
+            .await?
+            .ok_or_else(|| EmError::DeviceNotFound(req.device_name.clone()))?;
+        if !device.em_enabled {
+            return Err(EmError::DeviceLogonDisabled(device.name));
+        }
+        let user = self
+            .store
+            .user(&Key::of(&req.user_id))
+            .await?
+            .ok_or_else(|| EmError::UserNotFound(req.user_id.clone()))?;
+        let profile = self
+            .choose_profile(&user, req.device_profile.as_deref())
+            .await?;
+        let now = self.clock.now();
+        let login = Login {
+            device: device.name,
+            user: user.id.clone(),
+            profile,
+            app: caller.id.clone(),
+            logged_in_at: now,
+            deadline: deadline(now, req.exclusive_duration, &user, policy),
+        };
+        let has_deadline = login.deadline.is_some();
+        let multiple = policy.multiple_login;
+        let actor = caller.id.clone();
+        run_tx(self.store.as_ref(), move |tx| {
+            login_tx(tx, login, multiple, &actor, now)
+        })
+        .await??;
+        if has_deadline {
+            self.deadline_added.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The profile asked for, if it is associated with the user; else the user's default (the
+    /// first associated). Either way it must still exist (code 12).
+    async fn choose_profile(&self, user: &User, asked: Option<&str>) -> Result<String, EmError> {
+        let chosen = match asked {
+            Some(name) => user.profiles.iter().find(|p| same(p, name)),
+            None => user.profiles.first(),
+        };
+        let chosen = chosen.ok_or(EmError::ProfileNotFound)?;
+        let profile = self
+            .store
+            .profile(&Key::of(chosen))
+            .await?
+            .ok_or(EmError::ProfileNotFound)?;
+        Ok(profile.name)
+    }
+}
+
+/// The earliest of the login's own duration, the user's maximum and the enforced policy maximum.
+pub(crate) fn deadline(
+    now: Timestamp,
+    asked: Option<ExclusiveDuration>,
+    user: &User,
+    policy: &Policy,
+) -> Option<Timestamp> {
+    let own = match asked {
+        Some(ExclusiveDuration::Minutes(m)) => Some(m),
+        Some(ExclusiveDuration::Indefinite) | None => None,
+    };
+    let policy_max = (policy.enforce_max_login && policy.max_login_minutes > 0)
+        .then_some(policy.max_login_minutes);
+    let user_max = user.max_login_minutes.filter(|m| *m > 0);
+    [own, user_max, policy_max]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|m| now.plus_minutes(m))
+}
+
+/// The atomic part of a login: the device must be free (or already this user's: a repeated
+/// login refreshes it), and the multiple-login policy must hold.
+fn login_tx(
+    tx: &mut dyn Tx,
+    login: Login,
+    multiple: MultipleLogin,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<Result<(), EmError>> {
+    expire_due(tx, now)?;
+    let device = Key::of(&login.device);
+    let user = Key::of(&login.user);
+    tx.lock_user(&user)?;
+    if let Some(current) = tx.device_login(&device)?
+        && Key::of(&current.user) != user
+    {
+        return Ok(Err(EmError::AnotherUserLoggedIn));
+    }
+    let elsewhere: Vec<Login> = tx
+        .user_logins(&user)?
+        .into_iter()
+        .filter(|l| Key::of(&l.device) != device)
+        .collect();
+    match multiple {
+        MultipleLogin::NotAllowed if !elsewhere.is_empty() => {
+            return Ok(Err(EmError::UserLoggedInElsewhere));
+        }
+        MultipleLogin::AutoLogout => {
+            for other in &elsewhere {
+                if let Some(ended) = tx.remove_login(&Key::of(&other.device))? {
+                    end_login(
+                        tx,
+                        &ended,
+                        now,
+                        EventKind::AutoLogout,
+                        actor,
+                        Some("multiple-login policy"),
+                    )?;
+                }
+            }
+        }
+        _ => {}
+    }
+    tx.put_login(&login)?;
+    tx.append_event(&NewEvent::for_login(now, EventKind::Login, &login, actor))?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_the_earliest_limit() {
+        let now = Timestamp(0);
+        let mut user = User::default();
+        let mut policy = Policy::default();
+        assert_eq!(deadline(now, None, &user, &policy), None);
+        assert_eq!(
+            deadline(now, Some(ExclusiveDuration::Indefinite), &user, &policy),
+            None
+        );
+        assert_eq!(
+            deadline(now, Some(ExclusiveDuration::Minutes(60)), &user, &policy),
+            Some(Timestamp(3_600_000))
+        );
+        user.max_login_minutes = Some(30);
+        assert_eq!(
+            deadline(now, Some(ExclusiveDuration::Minutes(60)), &user, &policy),
+            Some(Timestamp(1_800_000))
+        );
+        assert_eq!(
+            deadline(now, Some(ExclusiveDuration::Indefinite), &user, &policy),
+            Some(Timestamp(1_800_000))
+        );
+        policy.max_login_minutes = 10;
+        assert_eq!(
+            deadline(now, None, &user, &policy),
+            Some(Timestamp(1_800_000)),
+            "not enforced"
+        );
+        policy.enforce_max_login = true;
+        assert_eq!(
+            deadline(now, None, &user, &policy),
+            Some(Timestamp(600_000))
+        );
+        user.max_login_minutes = Some(5);
+        assert_eq!(
+            deadline(now, Some(ExclusiveDuration::Minutes(60)), &user, &policy),
+            Some(Timestamp(300_000))
+        );
+    }
+}

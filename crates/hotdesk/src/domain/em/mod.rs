@@ -1,0 +1,135 @@
+//! The EM operations, one file each (as mini-redis has one file per command). [`EmService`]
+//! holds what they share: the store, the clock, the credential cache and the write limiter.
+
+mod auth;
+mod expiry;
+mod login;
+mod logout;
+mod logout_all;
+mod origin;
+mod query;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hotdesk_proto::{EmMessage, EmResponse, Operation};
+use tokio::sync::Notify;
+
+use super::clock::Clock;
+use super::error::EmError;
+use super::model::{Key, Policy};
+use super::secrets::{FailureThrottle, VerifiedCache};
+use super::store::Store;
+
+pub use auth::Caller;
+pub(crate) use expiry::expire_due;
+
+/// What the wire knows about a request besides its XML.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The TCP peer.
+    pub peer: Option<IpAddr>,
+    /// The HTTP request carried a `Via` header (it came through a proxy).
+    pub via_header: bool,
+}
+
+/// The EM service: turns a parsed EM document into an answer.
+pub struct EmService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    verified: VerifiedCache,
+    throttle: FailureThrottle,
+    in_flight: AtomicU32,
+    /// Wakes the auto-logout scheduler when a login with a deadline lands.
+    deadline_added: Arc<Notify>,
+}
+
+impl EmService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, deadline_added: Arc<Notify>) -> Self {
+        EmService {
+            store,
+            clock,
+            verified: VerifiedCache::default(),
+            throttle: FailureThrottle::new(10, std::time::Duration::from_secs(60)),
+            in_flight: AtomicU32::new(0),
+            deadline_added,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// EM writes in flight right now ("Requests In Progress").
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Answer one EM document. Every outcome is an [`EmResponse`]; the HTTP status is always 200.
+    pub async fn handle(&self, message: EmMessage, ctx: &RequestContext) -> EmResponse {
+        let result = match message {
+            EmMessage::Request { app, op } => self
+                .request(&app, op, ctx)
+                .await
+                .map(|()| EmResponse::Success),
+            EmMessage::Query {
+                app,
+                query,
+                origin: _,
+            } => self.query(&app, query, ctx).await,
+        };
+        result.unwrap_or_else(|e| {
+            if let EmError::Store(cause) = &e {
+                tracing::error!(%cause, "EM request failed in the store");
+            }
+            EmResponse::Failure(e.failure())
+        })
+    }
+
+    async fn request(
+        &self,
+        app: &hotdesk_proto::AppInfo,
+        op: Operation,
+        ctx: &RequestContext,
+    ) -> Result<(), EmError> {
+        let policy = self.store.policy().await?;
+        let caller = self.authenticate(app, ctx).await?;
+        match op {
+            Operation::Login(login) => self.login(&caller, &policy, login, ctx).await,
+            Operation::Logout(logout) => self.logout(&caller, &policy, logout, ctx).await,
+            Operation::LogoutAll { origin } => {
+                self.logout_all(&caller, &policy, &origin, ctx).await
+            }
+        }
+    }
+
+    /// One slot of the write limiter, or code 26 at once: a full server says so instead of
+    /// queueing without bound.
+    fn write_slot(&self, policy: &Policy) -> Result<WriteSlot<'_>, EmError> {
+        let was = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = WriteSlot(&self.in_flight);
+        if was >= policy.max_concurrent_requests {
+            return Err(EmError::Busy);
+        }
+        Ok(slot)
+    }
+}
+
+/// Releases its write slot when dropped, whatever path the request takes.
+struct WriteSlot<'a>(&'a AtomicU32);
+
+impl Drop for WriteSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Compare names the way Cisco does: case-insensitively.
+fn same(a: &str, b: &str) -> bool {
+    Key::of(a) == Key::of(b)
+}

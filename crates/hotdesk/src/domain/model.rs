@@ -1,0 +1,388 @@
+//! The entities of Extension Mobility and the policy that governs them.
+
+use super::clock::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The case-folded form of a user ID, device name, profile name or app ID. Cisco matches all of
+/// them case-insensitively (`my_lower(userid) = my_lower(?)`) but returns them as provisioned:
+/// the store indexes on the key and keeps the original beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(String);
+
+impl Key {
+    pub fn of(name: &str) -> Key {
+        Key(name.to_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An application user: a program (kiosk, badge reader, script) that calls the EM API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUser {
+    pub id: String,
+    /// argon2id PHC strings of the accepted `appCertificate`s: usually one; two while a
+    /// secret is being rotated (the new one and the old one).
+    pub certificate_hashes: Vec<String>,
+    /// "Standard EM Authentication Proxy Rights": may act for any user.
+    pub proxy: bool,
+}
+
+/// An end user who logs in to shared phones.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct User {
+    pub id: String,
+    pub pin_hash: Option<String>,
+    /// Set when the user may call the EM API itself (for itself only).
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    /// Associated device profiles, in order; the first is the default.
+    pub profiles: Vec<String>,
+    pub max_login_minutes: Option<u32>,
+}
+
+/// The configuration a phone takes on while its user is logged in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceProfile {
+    pub name: String,
+    pub description: Option<String>,
+    /// Free content that a provisioning system reads back.
+    pub lines: Vec<String>,
+}
+
+/// A shared phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub name: String,
+    pub model: Option<String>,
+    /// CUCM's "Enable Extension Mobility"; a login to a device without it is code 22.
+    pub em_enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            "auditor" => Some(Role::Auditor),
+            _ => None,
+        }
+    }
+}
+
+/// An account of the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+}
+
+/// CUCM's "Multiple Login Behavior" service parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultipleLogin {
+    Allowed,
+    /// A user already logged in elsewhere gets code 25.
+    #[default]
+    NotAllowed,
+    /// The user's other login is ended first.
+    AutoLogout,
+}
+
+impl MultipleLogin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MultipleLogin::Allowed => "allowed",
+            MultipleLogin::NotAllowed => "not-allowed",
+            MultipleLogin::AutoLogout => "auto-logout",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MultipleLogin> {
+        match s {
+            "allowed" => Some(MultipleLogin::Allowed),
+            "not-allowed" => Some(MultipleLogin::NotAllowed),
+            "auto-logout" => Some(MultipleLogin::AutoLogout),
+            _ => None,
+        }
+    }
+}
+
+/// The service parameters (DESIGN §1.2 `[policy]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub multiple_login: MultipleLogin,
+    /// Intra-cluster maximum login time; 0 = none.
+    pub max_login_minutes: u32,
+    pub enforce_max_login: bool,
+    pub remember_last_user: bool,
+    /// In-flight EM writes before code 26. 0 refuses every write: a maintenance switch.
+    pub max_concurrent_requests: u32,
+    pub validate_ip: bool,
+    /// Addresses (`10.0.0.5`) or networks (`10.1.0.0/16`) trusted when `validate_ip` is on.
+    pub trusted_ips: Vec<String>,
+    pub allow_proxy: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            multiple_login: MultipleLogin::NotAllowed,
+            max_login_minutes: 0,
+            enforce_max_login: false,
+            remember_last_user: true,
+            max_concurrent_requests: 64,
+            validate_ip: false,
+            trusted_ips: Vec::new(),
+            allow_proxy: true,
+        }
+    }
+}
+
+/// A user logged in on a device: one row per device at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub device: String,
+    pub user: String,
+    pub profile: String,
+    /// The app user that asked for it.
+    pub app: String,
+    pub logged_in_at: Timestamp,
+    /// When the auto-logout fires; `None` is indefinite.
+    pub deadline: Option<Timestamp>,
+}
+
+impl Login {
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        self.deadline.is_some_and(|d| d <= now)
+    }
+}
+
+/// A device with what EM knows about it right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceState {
+    pub device: Device,
+    pub login: Option<Login>,
+    /// The user of the device's most recent ended login (`lastlogin`).
+    pub last_user: Option<String>,
+}
+
+/// What happened, for the outbox (DESIGN §2: a change and its event commit together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Login,
+    Logout,
+    AutoLogout,
+    LogoutAll,
+    ConfigChange,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Login => "login",
+            EventKind::Logout => "logout",
+            EventKind::AutoLogout => "autoLogout",
+            EventKind::LogoutAll => "logoutAll",
+            EventKind::ConfigChange => "configChange",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::Login,
+            EventKind::Logout,
+            EventKind::AutoLogout,
+            EventKind::LogoutAll,
+            EventKind::ConfigChange,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// An event before it has its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub at: Timestamp,
+    pub kind: EventKind,
+    /// Who caused it: an app ID, an admin, or `scheduler`.
+    pub actor: Option<String>,
+    pub device: Option<String>,
+    pub user: Option<String>,
+    pub profile: Option<String>,
+    /// Free text: the reason of an auto-logout, what an import changed.
+    pub detail: Option<String>,
+}
+
+impl NewEvent {
+    pub fn new(at: Timestamp, kind: EventKind) -> Self {
+        NewEvent {
+            at,
+            kind,
+            actor: None,
+            device: None,
+            user: None,
+            profile: None,
+            detail: None,
+        }
+    }
+
+    /// An event about one login (login, logout, auto-logout).
+    pub fn for_login(at: Timestamp, kind: EventKind, login: &Login, actor: &str) -> Self {
+        NewEvent {
+            at,
+            kind,
+            actor: Some(actor.to_string()),
+            device: Some(login.device.clone()),
+            user: Some(login.user.clone()),
+            profile: Some(login.profile.clone()),
+            detail: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// An event as stored, with its place in the one ordered sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub event: NewEvent,
+}
+
+/// How many of each entity the directory holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectoryCounts {
+    pub apps: u64,
+    pub users: u64,
+    pub profiles: u64,
+    pub devices: u64,
+    pub admins: u64,
+}
+
+impl DirectoryCounts {
+    pub fn is_empty(&self) -> bool {
+        *self == DirectoryCounts::default()
+    }
+}
+
+/// One entry of `trusted_ips`: an address, a network, or a host name compared as text.
+enum TrustedEntry {
+    Net(ipnet::IpNet),
+    Addr(std::net::IpAddr),
+    Name(String),
+}
+
+fn trusted_entry(text: &str) -> TrustedEntry {
+    let text = text.trim();
+    if let Ok(a) = text.parse() {
+        TrustedEntry::Addr(a)
+    } else if let Ok(n) = text.parse() {
+        TrustedEntry::Net(n)
+    } else {
+        TrustedEntry::Name(text.to_ascii_lowercase())
+    }
+}
+
+impl Policy {
+    /// Whether `ip` is on the trusted list.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.trusted_ips.iter().any(|t| match trusted_entry(t) {
+            TrustedEntry::Addr(a) => a.to_canonical() == ip,
+            TrustedEntry::Net(n) => n.contains(&ip),
+            TrustedEntry::Name(_) => false,
+        })
+    }
+
+    /// Whether a `remoteIPAddr` as sent (an address, or a host name) is on the trusted list.
+    pub fn trusts_text(&self, text: &str) -> bool {
+        match text.parse::<std::net::IpAddr>() {
+            Ok(ip) => self.trusts(ip),
+            Err(_) => {
+                let name = text.to_ascii_lowercase();
+                self.trusted_ips
+                    .iter()
+                    .any(|t| matches!(trusted_entry(t), TrustedEntry::Name(n) if n == name))
+            }
+        }
+    }
+
+    /// Problems a human must fix before this policy is used.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for t in &self.trusted_ips {
+            let t = t.trim();
+            let looks_numeric =
+                t.contains('/') || t.chars().all(|c| c.is_ascii_hexdigit() || ".:".contains(c));
+            if t.is_empty() || (looks_numeric && matches!(trusted_entry(t), TrustedEntry::Name(_)))
+            {
+                problems.push(format!(
+                    "trusted_ips: `{t}` is not an IP address or network"
+                ));
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_list_takes_addresses_networks_and_names() {
+        let p = Policy {
+            trusted_ips: vec![
+                "10.0.0.5".into(),
+                "192.168.0.0/16".into(),
+                "kiosk.example".into(),
+                "::1".into(),
+            ],
+            ..Policy::default()
+        };
+        assert!(p.trusts("10.0.0.5".parse().unwrap()));
+        assert!(!p.trusts("10.0.0.6".parse().unwrap()));
+        assert!(p.trusts("192.168.7.1".parse().unwrap()));
+        assert!(p.trusts("::1".parse().unwrap()));
+        assert!(p.trusts("::ffff:10.0.0.5".parse().unwrap()));
+        assert!(p.trusts_text("KIOSK.example"));
+        assert!(!p.trusts_text("other.example"));
+        assert!(p.problems().is_empty());
+        let bad = Policy {
+            trusted_ips: vec!["10.0.0.300".into(), "10.0.0.0/40".into()],
+            ..Policy::default()
+        };
+        assert_eq!(bad.problems().len(), 2);
+    }
+}

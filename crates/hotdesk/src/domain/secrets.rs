@@ -1,0 +1,212 @@
+//! Secrets: PINs, passwords and app certificates are stored as argon2id hashes, never in clear.
+//!
+//! argon2 is slow on purpose (tens of milliseconds), which is right for a login form and wrong
+//! for an API that a kiosk calls thousands of times a minute. [`VerifiedCache`] remembers
+//! successful checks, keyed by an HMAC of the stored hash and the presented secret under a key
+//! that lives only in this process: a changed secret changes the stored hash and so misses the
+//! cache, and a memory dump does not reveal presented secrets.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
+use hmac::{KeyInit, Mac};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use super::clock::Timestamp;
+use super::model::Key;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Hash a secret for storage (argon2id, PHC string).
+pub fn hash(secret: &str) -> String {
+    Argon2::default()
+        .hash_password(secret.as_bytes())
+        .map(|h| h.to_string())
+        // Hashing fails only on absurd parameters, which are fixed here.
+        .expect("argon2 hashing with default parameters")
+}
+
+/// Whether a directory value is already a hash (an export, or a hand-made one), to be stored as is.
+pub fn is_hash(value: &str) -> bool {
+    value.starts_with("$argon2") && PasswordHash::new(value).is_ok()
+}
+
+/// Check a presented secret against a stored hash. Slow: call from a blocking thread.
+pub fn verify(secret: &str, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Successful checks, so that the hot path costs an HMAC instead of an argon2 run.
+pub struct VerifiedCache {
+    key: [u8; 32],
+    seen: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// Bound on remembered checks; past it the cache starts over (a rare re-verification is cheap
+/// next to unbounded memory).
+const CACHE_CAPACITY: usize = 100_000;
+
+impl Default for VerifiedCache {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::fill(&mut key);
+        VerifiedCache {
+            key,
+            seen: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl VerifiedCache {
+    fn tag(&self, stored: &str, secret: &str) -> [u8; 32] {
+        let mut mac =
+            <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(stored.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `secret` matches any of `stored`; runs argon2 on a blocking thread on a miss.
+    pub async fn verify_any(&self, secret: &str, stored: &[String]) -> bool {
+        let tags: Vec<[u8; 32]> = stored.iter().map(|h| self.tag(h, secret)).collect();
+        {
+            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if tags.iter().any(|t| seen.contains(t)) {
+                return true;
+            }
+        }
+        let secret_owned = secret.to_string();
+        let stored_owned = stored.to_vec();
+        let matched = tokio::task::spawn_blocking(move || {
+            stored_owned.iter().position(|h| verify(&secret_owned, h))
+        })
+        .await
+        .ok()
+        .flatten();
+        match matched {
+            Some(i) => {
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.len() >= CACHE_CAPACITY {
+                    seen.clear();
+                }
+                seen.insert(tags[i]);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Failed credential checks, counted per name and per address in fixed windows. Past the
+/// limit a check fails at once, without running argon2: a guessing client learns nothing and
+/// cannot burn our CPU.
+pub struct FailureThrottle {
+    limit: u32,
+    window_ms: i64,
+    counts: Mutex<HashMap<ThrottleKey, (Timestamp, u32)>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    Name(Key),
+    Addr(IpAddr),
+}
+
+impl FailureThrottle {
+    pub fn new(limit: u32, window: std::time::Duration) -> Self {
+        FailureThrottle {
+            limit,
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(name: &Key, addr: Option<IpAddr>) -> Vec<ThrottleKey> {
+        let mut keys = vec![ThrottleKey::Name(name.clone())];
+        // Loopback is where operators and tests sit; throttle it by name only.
+        if let Some(a) = addr.filter(|a| !a.is_loopback()) {
+            keys.push(ThrottleKey::Addr(a));
+        }
+        keys
+    }
+
+    /// Whether a check for `name` from `addr` may run now.
+    pub fn allows(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) -> bool {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        Self::keys(name, addr).iter().all(|k| match counts.get(k) {
+            Some((start, n)) if now.0 - start.0 < self.window_ms => *n < self.limit,
+            _ => true,
+        })
+    }
+
+    pub fn record_failure(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() > 100_000 {
+            counts.retain(|_, (start, _)| now.0 - start.0 < self.window_ms);
+        }
+        for k in Self::keys(name, addr) {
+            let entry = counts.entry(k).or_insert((now, 0));
+            if now.0 - entry.0.0 >= self.window_ms {
+                *entry = (now, 0);
+            }
+            entry.1 += 1;
+        }
+    }
+
+    pub fn record_success(&self, name: &Key) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.remove(&ThrottleKey::Name(name.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn hash_verifies_and_is_recognised() {
+        let h = hash("apppasswd");
+        assert!(is_hash(&h));
+        assert!(!is_hash("apppasswd"));
+        assert!(verify("apppasswd", &h));
+        assert!(!verify("apppassword", &h));
+        assert!(!verify("x", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn cache_misses_when_the_stored_hash_changes() {
+        let cache = VerifiedCache::default();
+        let old = vec![hash("s1")];
+        assert!(cache.verify_any("s1", &old).await);
+        assert!(cache.verify_any("s1", &old).await);
+        let new = vec![hash("s2")];
+        assert!(!cache.verify_any("s1", &new).await);
+        assert!(cache.verify_any("s2", &new).await);
+        let both = vec![new[0].clone(), hash("s3")];
+        assert!(cache.verify_any("s3", &both).await);
+    }
+
+    #[test]
+    fn throttle_blocks_after_limit_within_window() {
+        let t = FailureThrottle::new(3, Duration::from_secs(60));
+        let k = Key::of("appid");
+        let addr: Option<IpAddr> = Some("10.0.0.9".parse().unwrap());
+        let now = Timestamp(1_000_000);
+        for _ in 0..3 {
+            assert!(t.allows(&k, addr, now));
+            t.record_failure(&k, addr, now);
+        }
+        assert!(!t.allows(&k, addr, now));
+        // Another name from the same address is blocked too; the window ends it.
+        assert!(!t.allows(&Key::of("other"), addr, now));
+        assert!(t.allows(&k, addr, Timestamp(now.0 + 60_000)));
+    }
+}

@@ -1,0 +1,91 @@
+//! The seam between the rules and the database. The domain says what it needs; each backend
+//! (`crate::store::sqlite`, later PostgreSQL) implements it. Nothing here names SQL.
+//!
+//! Reads are plain async calls. Writes are *jobs*: a closure over a [`Tx`] that runs inside one
+//! database transaction, so a rule that reads then writes (is the device free? then log in)
+//! sees no interleaving. A backend may run many jobs in one transaction (group commit), each
+//! in its own savepoint; a job answers only after its transaction is durable.
+
+use super::clock::Timestamp;
+use super::model::*;
+use std::any::Any;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or is unreachable (EM code 6).
+    #[error("database error: {0}")]
+    Database(String),
+    /// The backend has shut down.
+    #[error("store is closed")]
+    Closed,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a job hands back: its value, and whether its writes are to be kept.
+pub struct TxOutcome {
+    /// `false` rolls the job's writes back (a rule said no) without failing the batch.
+    pub commit: bool,
+    pub output: Box<dyn Any + Send>,
+}
+
+/// A write job. See [`crate::domain::run_tx`] for the typed way to build one.
+pub type TxJob = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<TxOutcome> + Send>;
+
+/// The operations a write job may use, all inside one transaction.
+pub trait Tx {
+    /// The login on a device, due or not.
+    fn device_login(&mut self, device: &Key) -> StoreResult<Option<Login>>;
+    /// Every login of a user, due or not.
+    fn user_logins(&mut self, user: &Key) -> StoreResult<Vec<Login>>;
+    /// Serialize with every other transaction that takes the same user's lock. A single-writer
+    /// backend needs nothing; a multi-node one locks a row.
+    fn lock_user(&mut self, user: &Key) -> StoreResult<()>;
+    /// Insert the login, replacing any login on the same device.
+    fn put_login(&mut self, login: &Login) -> StoreResult<()>;
+    /// Delete the login on a device and return it.
+    fn remove_login(&mut self, device: &Key) -> StoreResult<Option<Login>>;
+    /// Delete every login and return them.
+    fn remove_all_logins(&mut self) -> StoreResult<Vec<Login>>;
+    /// Delete every login whose deadline is at or before `now` and return them.
+    fn remove_due_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>>;
+    /// Remember who used the device last (`lastlogin`).
+    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()>;
+    /// Append to the outbox; returns the event's sequence number.
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<i64>;
+
+    // Directory edits: each returns `true` when it created the entity, `false` when it updated it.
+    fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool>;
+    fn upsert_user(&mut self, user: &User) -> StoreResult<bool>;
+    fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool>;
+    fn upsert_device(&mut self, device: &Device) -> StoreResult<bool>;
+    fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool>;
+    fn set_policy(&mut self, policy: &Policy) -> StoreResult<()>;
+    fn profile_exists(&mut self, name: &Key) -> StoreResult<bool>;
+    /// The stored user, to keep secrets an import does not mention.
+    fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
+    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
+}
+
+/// The backend as the domain sees it.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>>;
+    async fn user(&self, id: &Key) -> StoreResult<Option<User>>;
+    async fn device(&self, name: &Key) -> StoreResult<Option<Device>>;
+    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
+    async fn policy(&self) -> StoreResult<Policy>;
+    /// The device with its current login, hiding a login that is due at `now` (the scheduler
+    /// may not have removed it yet, but it is over).
+    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>>;
+    /// The user's logins that are not due at `now`.
+    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>>;
+    /// The earliest deadline of any login.
+    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>>;
+    /// Events with `seq > after`, oldest first, at most `limit`.
+    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
+    async fn counts(&self) -> StoreResult<DirectoryCounts>;
+    /// Run a write job in a transaction; answers after commit.
+    async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>>;
+}

@@ -1,0 +1,121 @@
+//! The HTTP wire (axum). Handlers only translate: bytes in, a domain call, bytes out.
+
+mod em;
+mod ops;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::domain::{Clock, EmService, Store, scheduler};
+
+/// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
+/// thousand names fits in 64 KiB. Past it: HTTP 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub em: Arc<EmService>,
+}
+
+/// A bound, ready server (zero2prod's `Application`): build it on port 0 in tests.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    em: Arc<EmService>,
+    scheduler: tokio::task::JoinHandle<()>,
+    scheduler_stop: Arc<Notify>,
+}
+
+impl Application {
+    /// Bind `listen`, end the logins that fell due while we were down, start the auto-logout
+    /// scheduler. The server answers once [`Application::run_until`] runs.
+    pub async fn build(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        listen: &str,
+    ) -> anyhow::Result<Self> {
+        let ended = scheduler::expire_now(store.as_ref(), clock.as_ref()).await?;
+        if !ended.is_empty() {
+            tracing::info!(
+                count = ended.len(),
+                "logged out logins whose deadline passed while the service was down"
+            );
+        }
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let wake = Arc::new(Notify::new());
+        let scheduler_stop = Arc::new(Notify::new());
+        let em = Arc::new(EmService::new(store.clone(), clock.clone(), wake.clone()));
+        let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
+        let state = AppState { em: em.clone() };
+        let router = Router::new()
+            .merge(em::routes())
+            .merge(ops::routes())
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(state);
+        Ok(Application {
+            listener,
+            router,
+            em,
+            scheduler,
+            scheduler_stop,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn em(&self) -> &Arc<EmService> {
+        &self.em
+    }
+
+    /// Serve until `shutdown` completes, then finish the requests in flight and stop.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.scheduler_stop.notify_one();
+        let _ = self.scheduler.await;
+        served
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,9 @@
+//! hotdesk: an Extension Mobility service that speaks Cisco's EM API.
+//!
+//! Layers (DESIGN §2): [`domain`] holds the rules over a [`domain::Store`] and a
+//! [`domain::Clock`]; [`store`] holds the database backends; [`http`] is the wire.
+
+pub mod cli;
+pub mod domain;
+pub mod http;
+pub mod store;

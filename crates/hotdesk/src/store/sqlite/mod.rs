@@ -1,0 +1,317 @@
+//! The SQLite backend: one file, WAL, one writer thread with group commit, a small pool of
+//! read-only connections (DESIGN §2).
+//!
+//! - [`writer`]: the writer thread; every write job of every request goes through it.
+//! - [`tx`]: the [`Tx`](crate::domain::Tx) a job sees, over the writer's open transaction.
+//! - [`queries`]: the statements both sides share.
+//! - [`schema`]: connection settings and numbered migrations (`PRAGMA user_version`).
+//!
+//! Reads do not queue behind writes: in WAL mode a reader sees the last committed state while
+//! the writer works, so each read takes a pooled read-only connection on a blocking thread.
+
+mod queries;
+mod schema;
+mod tx;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use writer::WriterStats;
+
+use super::OpenError;
+use crate::domain::{
+    AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key, Login, Policy, Store,
+    StoreError, StoreResult, Timestamp, TxJob, User,
+};
+use rusqlite::{Connection, OpenFlags};
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+use writer::Writer;
+
+/// The most read connections open at once. Reads are short indexed lookups; past this many
+/// in flight, more connections would only contend for the same pages and file descriptors.
+const MAX_READERS: usize = 8;
+
+/// A [`Store`] on one SQLite database file (or a private in-memory database for tests).
+pub struct SqliteStore {
+    // Field order is drop order: readers close first, so the writer's connection is the last
+    // one and SQLite checkpoints and removes the WAL file when it closes.
+    reads: Reads,
+    writer: Writer,
+    location: String,
+}
+
+/// Where reads run.
+enum Reads {
+    /// Pooled read-only connections to the file.
+    Pool(Arc<ReaderPool>),
+    /// On the writer's connection, between batches: an in-memory database exists only inside
+    /// that one connection. (A shared-cache URI would let other connections see it, but
+    /// shared cache uses table locks that fail at once with SQLITE_LOCKED instead of waiting,
+    /// which would make reads racing a write fail spuriously.)
+    Writer,
+}
+
+impl SqliteStore {
+    /// Open (creating it and its missing parent folders if needed) and migrate the database
+    /// file at `path`, then start the writer thread. Blocking: call it from
+    /// `spawn_blocking` or before the runtime starts ([`crate::store::open`] does).
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, OpenError> {
+        let path = path.as_ref();
+        let location = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| OpenError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        // No SQLITE_OPEN_URI: the path is a file name, whatever characters it holds.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|e| sqlite_error(&location, e))?;
+        schema::configure_writer(&conn, false, &location)?;
+        schema::migrate(&mut conn, &location)?;
+        let writer = Writer::start(conn).map_err(|e| OpenError::Sqlite {
+            path: location.clone(),
+            message: format!("cannot start the writer thread: {e}"),
+        })?;
+        let pool = ReaderPool {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(MAX_READERS)),
+        };
+        tracing::info!(database = %location, "opened SQLite database");
+        Ok(SqliteStore {
+            writer,
+            reads: Reads::Pool(Arc::new(pool)),
+            location,
+        })
+    }
+
+    /// A fresh private database that lives as long as this value (`sqlite::memory:`). Same
+    /// schema, same writer, same semantics, minus durability.
+    pub fn open_in_memory() -> Result<SqliteStore, OpenError> {
+        let location = ":memory:".to_string();
+        let mut conn = Connection::open_in_memory().map_err(|e| sqlite_error(&location, e))?;
+        schema::configure_writer(&conn, true, &location)?;
+        schema::migrate(&mut conn, &location)?;
+        let writer = Writer::start(conn).map_err(|e| OpenError::Sqlite {
+            path: location.clone(),
+            message: format!("cannot start the writer thread: {e}"),
+        })?;
+        Ok(SqliteStore {
+            writer,
+            reads: Reads::Writer,
+            location,
+        })
+    }
+
+    /// The file path, or `:memory:`; for logs and messages.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Group-commit counters of the writer.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Write a consistent copy of the database to `target` (which must not exist) with
+    /// `VACUUM INTO`, while the service keeps running: the copy is one snapshot, compacted.
+    pub async fn backup(&self, target: impl AsRef<Path>) -> StoreResult<()> {
+        let target = target
+            .as_ref()
+            .to_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                StoreError::Database(format!("backup path {:?} is not UTF-8", target.as_ref()))
+            })?;
+        // Not in a snapshot transaction: VACUUM cannot run inside one (it makes its own).
+        self.read_raw(move |conn| {
+            conn.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Queue a write job without waiting for it; see [`Store::transact`].
+    fn submit(&self, job: TxJob) -> StoreResult<tokio::sync::oneshot::Receiver<writer::JobResult>> {
+        self.writer.submit(job)
+    }
+
+    /// Run `f` on a read connection inside one read transaction, so a read made of several
+    /// statements (a user and its profiles, a device and its login) sees one committed state.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.read_raw(move |conn| {
+            conn.execute_batch("BEGIN")?;
+            let result = f(conn);
+            // Nothing to keep in a read transaction; ending it releases the snapshot so the
+            // WAL can be checkpointed.
+            let end = conn.execute_batch("COMMIT");
+            let value = result?;
+            end?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn read_raw<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match &self.reads {
+            Reads::Pool(pool) => pool.run(f).await,
+            Reads::Writer => self.writer.read(f).await,
+        }
+    }
+}
+
+fn sqlite_error(location: &str, e: rusqlite::Error) -> OpenError {
+    OpenError::Sqlite {
+        path: location.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Read-only connections, opened on demand and kept for reuse. The semaphore bounds how many
+/// exist; a connection is only returned to the pool in a clean state.
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl ReaderPool {
+    async fn run<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pool = self.clone();
+        // SQLite calls block (disk, busy waits): keep them off the async workers.
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = match pool.take() {
+                Some(conn) => conn,
+                None => pool.connect()?,
+            };
+            let result = f(&conn);
+            if conn.is_autocommit() {
+                pool.put(conn);
+            }
+            result
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(StoreError::Database("a database read panicked".into())),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn put(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+    }
+
+    /// Read-only at the SQLite level, so no bug in a read path can ever write behind the
+    /// writer's back.
+    fn connect(&self) -> StoreResult<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        schema::configure_reader(&conn)?;
+        Ok(conn)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
+        let id = id.clone();
+        self.read(move |c| queries::app(c, &id)).await
+    }
+
+    async fn user(&self, id: &Key) -> StoreResult<Option<User>> {
+        let id = id.clone();
+        self.read(move |c| queries::user(c, &id)).await
+    }
+
+    async fn device(&self, name: &Key) -> StoreResult<Option<Device>> {
+        let name = name.clone();
+        self.read(move |c| Ok(queries::device(c, &name)?.map(|(device, _)| device)))
+            .await
+    }
+
+    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        let name = name.clone();
+        self.read(move |c| queries::profile(c, &name)).await
+    }
+
+    async fn policy(&self) -> StoreResult<Policy> {
+        self.read(queries::policy).await
+    }
+
+    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
+        let name = name.clone();
+        self.read(move |c| {
+            let Some((device, last_user)) = queries::device(c, &name)? else {
+                return Ok(None);
+            };
+            let login = queries::device_login(c, &name, Some(now))?;
+            Ok(Some(DeviceState {
+                device,
+                login,
+                last_user,
+            }))
+        })
+        .await
+    }
+
+    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
+        let user = user.clone();
+        self.read(move |c| queries::user_logins(c, &user, Some(now)))
+            .await
+    }
+
+    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(queries::next_deadline).await
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.read(move |c| queries::events_after(c, after, limit))
+            .await
+    }
+
+    async fn counts(&self) -> StoreResult<DirectoryCounts> {
+        self.read(queries::counts).await
+    }
+
+    /// Queue the job for the writer and wait for its batch to commit. Once queued, the job
+    /// runs and commits even if the caller stops waiting (a client that hangs up does not undo
+    /// its login): the outcome is decided by the job, never by the connection.
+    async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
+        let answer = self.submit(job)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}

@@ -1,0 +1,291 @@
+//! The statements both sides use: the writer inside a job's transaction ([`super::tx`]) and the
+//! readers outside it ([`super::SqliteStore`]'s `Store` reads). One copy, so a row is always
+//! decoded the same way whoever reads it.
+//!
+//! Every lookup is by `key` (the case-folded name, [`Key`]) and returns the name as stored.
+
+use crate::domain::{
+    Admin, AppUser, Device, DeviceProfile, DirectoryCounts, Event, EventKind, Key, Login,
+    MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult, Timestamp, User,
+};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Driver errors become the domain's one storage error (EM code 6); the message keeps
+/// SQLite's own words for the log.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// A stored value this build cannot read (e.g. a role written by a newer version): a
+/// conversion error that names the column, rather than a guess.
+fn bad_value(column: usize, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        Type::Text,
+        format!("unknown {what} {value:?} in the database").into(),
+    )
+}
+
+pub(super) const LOGIN_COLUMNS: &str = "device, user, profile, app, logged_in_at, expires_at";
+
+/// Decode a row selected (or returned) with [`LOGIN_COLUMNS`].
+pub(super) fn login_from_row(r: &Row<'_>) -> rusqlite::Result<Login> {
+    Ok(Login {
+        device: r.get(0)?,
+        user: r.get(1)?,
+        profile: r.get(2)?,
+        app: r.get(3)?,
+        logged_in_at: Timestamp(r.get(4)?),
+        deadline: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+    })
+}
+
+pub(super) fn app(conn: &Connection, key: &Key) -> StoreResult<Option<AppUser>> {
+    let mut st = conn.prepare_cached("SELECT id, proxy FROM apps WHERE key = ?1")?;
+    let app = st
+        .query_row([key.as_str()], |r| {
+            Ok(AppUser {
+                id: r.get(0)?,
+                certificate_hashes: Vec::new(),
+                proxy: r.get(1)?,
+            })
+        })
+        .optional()?;
+    let Some(mut app) = app else { return Ok(None) };
+    let mut st = conn
+        .prepare_cached("SELECT hash FROM app_certificates WHERE app_key = ?1 ORDER BY position")?;
+    app.certificate_hashes = st
+        .query_map([key.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(app))
+}
+
+pub(super) fn user(conn: &Connection, key: &Key) -> StoreResult<Option<User>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, pin_hash, password_hash, name, max_login_minutes FROM users WHERE key = ?1",
+    )?;
+    let user = st
+        .query_row([key.as_str()], |r| {
+            Ok(User {
+                id: r.get(0)?,
+                pin_hash: r.get(1)?,
+                password_hash: r.get(2)?,
+                name: r.get(3)?,
+                profiles: Vec::new(),
+                max_login_minutes: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let Some(mut user) = user else {
+        return Ok(None);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT profile FROM user_profiles WHERE user_key = ?1 ORDER BY position",
+    )?;
+    user.profiles = st
+        .query_map([key.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(user))
+}
+
+/// The device and its `last_user`.
+pub(super) fn device(
+    conn: &Connection,
+    key: &Key,
+) -> StoreResult<Option<(Device, Option<String>)>> {
+    let mut st = conn
+        .prepare_cached("SELECT name, model, em_enabled, last_user FROM devices WHERE key = ?1")?;
+    let device = st
+        .query_row([key.as_str()], |r| {
+            Ok((
+                Device {
+                    name: r.get(0)?,
+                    model: r.get(1)?,
+                    em_enabled: r.get(2)?,
+                },
+                r.get(3)?,
+            ))
+        })
+        .optional()?;
+    Ok(device)
+}
+
+pub(super) fn profile(conn: &Connection, key: &Key) -> StoreResult<Option<DeviceProfile>> {
+    let mut st = conn.prepare_cached("SELECT name, description FROM profiles WHERE key = ?1")?;
+    let profile = st
+        .query_row([key.as_str()], |r| {
+            Ok(DeviceProfile {
+                name: r.get(0)?,
+                description: r.get(1)?,
+                lines: Vec::new(),
+            })
+        })
+        .optional()?;
+    let Some(mut profile) = profile else {
+        return Ok(None);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT line FROM profile_lines WHERE profile_key = ?1 ORDER BY position",
+    )?;
+    profile.lines = st
+        .query_map([key.as_str()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(profile))
+}
+
+pub(super) fn profile_exists(conn: &Connection, key: &Key) -> StoreResult<bool> {
+    let mut st = conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM profiles WHERE key = ?1)")?;
+    Ok(st.query_row([key.as_str()], |r| r.get(0))?)
+}
+
+pub(super) fn admin(conn: &Connection, key: &Key) -> StoreResult<Option<Admin>> {
+    let mut st =
+        conn.prepare_cached("SELECT username, password_hash, role FROM admins WHERE key = ?1")?;
+    let admin = st
+        .query_row([key.as_str()], |r| {
+            let role: String = r.get(2)?;
+            Ok(Admin {
+                username: r.get(0)?,
+                password_hash: r.get(1)?,
+                role: Role::parse(&role).ok_or_else(|| bad_value(2, "role", &role))?,
+            })
+        })
+        .optional()?;
+    Ok(admin)
+}
+
+pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {
+    let mut st = conn.prepare_cached(
+        "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
+                max_concurrent_requests, validate_ip, allow_proxy
+         FROM policy WHERE id = 1",
+    )?;
+    let policy = st
+        .query_row([], |r| {
+            let multiple: String = r.get(0)?;
+            Ok(Policy {
+                multiple_login: MultipleLogin::parse(&multiple)
+                    .ok_or_else(|| bad_value(0, "multiple-login behaviour", &multiple))?,
+                max_login_minutes: r.get(1)?,
+                enforce_max_login: r.get(2)?,
+                remember_last_user: r.get(3)?,
+                max_concurrent_requests: r.get(4)?,
+                validate_ip: r.get(5)?,
+                trusted_ips: Vec::new(),
+                allow_proxy: r.get(6)?,
+            })
+        })
+        .optional()?;
+    let Some(mut policy) = policy else {
+        return Ok(Policy::default());
+    };
+    let mut st = conn.prepare_cached("SELECT ip FROM policy_trusted_ips ORDER BY position")?;
+    policy.trusted_ips = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(policy)
+}
+
+/// The login on a device. With `live_at`, a login due at that instant counts as gone.
+pub(super) fn device_login(
+    conn: &Connection,
+    device: &Key,
+    live_at: Option<Timestamp>,
+) -> StoreResult<Option<Login>> {
+    let login = match live_at {
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {LOGIN_COLUMNS} FROM logins WHERE device_key = ?1"
+            ))?
+            .query_row([device.as_str()], login_from_row)
+            .optional()?,
+        Some(now) => conn
+            .prepare_cached(&format!(
+                "SELECT {LOGIN_COLUMNS} FROM logins
+                 WHERE device_key = ?1 AND (expires_at IS NULL OR expires_at > ?2)"
+            ))?
+            .query_row(params![device.as_str(), now.0], login_from_row)
+            .optional()?,
+    };
+    Ok(login)
+}
+
+/// A user's logins, oldest first. With `live_at`, logins due at that instant are left out.
+pub(super) fn user_logins(
+    conn: &Connection,
+    user: &Key,
+    live_at: Option<Timestamp>,
+) -> StoreResult<Vec<Login>> {
+    let logins = match live_at {
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {LOGIN_COLUMNS} FROM logins WHERE user_key = ?1
+                 ORDER BY logged_in_at, device_key"
+            ))?
+            .query_map([user.as_str()], login_from_row)?
+            .collect::<Result<_, _>>()?,
+        Some(now) => conn
+            .prepare_cached(&format!(
+                "SELECT {LOGIN_COLUMNS} FROM logins
+                 WHERE user_key = ?1 AND (expires_at IS NULL OR expires_at > ?2)
+                 ORDER BY logged_in_at, device_key"
+            ))?
+            .query_map(params![user.as_str(), now.0], login_from_row)?
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(logins)
+}
+
+pub(super) fn next_deadline(conn: &Connection) -> StoreResult<Option<Timestamp>> {
+    let mut st = conn.prepare_cached("SELECT MIN(expires_at) FROM logins")?;
+    Ok(st
+        .query_row([], |r| r.get::<_, Option<i64>>(0))?
+        .map(Timestamp))
+}
+
+pub(super) fn events_after(conn: &Connection, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+    let mut st = conn.prepare_cached(
+        "SELECT seq, at, kind, actor, device, user, profile, detail FROM events
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let events = st
+        .query_map(params![after, limit], |r| {
+            let kind: String = r.get(2)?;
+            Ok(Event {
+                seq: r.get(0)?,
+                event: NewEvent {
+                    at: Timestamp(r.get(1)?),
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| bad_value(2, "event kind", &kind))?,
+                    actor: r.get(3)?,
+                    device: r.get(4)?,
+                    user: r.get(5)?,
+                    profile: r.get(6)?,
+                    detail: r.get(7)?,
+                },
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(events)
+}
+
+pub(super) fn counts(conn: &Connection) -> StoreResult<DirectoryCounts> {
+    let mut st = conn.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM apps), (SELECT COUNT(*) FROM users),
+                (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM devices),
+                (SELECT COUNT(*) FROM admins)",
+    )?;
+    // COUNT(*) is never negative; read as i64, the type SQLite has.
+    let count = |r: &Row<'_>, i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+    let counts = st.query_row([], |r| {
+        Ok(DirectoryCounts {
+            apps: count(r, 0)?,
+            users: count(r, 1)?,
+            profiles: count(r, 2)?,
+            devices: count(r, 3)?,
+            admins: count(r, 4)?,
+        })
+    })?;
+    Ok(counts)
+}

@@ -1,0 +1,218 @@
+//! Connection settings and the numbered migrations of the SQLite schema.
+//!
+//! The schema version lives in `PRAGMA user_version` (in the database header, so it travels
+//! with the file and needs no table). Migration N is `MIGRATIONS[N - 1]`; each runs in its own
+//! transaction together with the version bump, so a crash mid-upgrade leaves the previous
+//! version intact and the next start simply retries. Migrations are append-only: never edit
+//! one that has shipped, add the next.
+
+use super::super::OpenError;
+use rusqlite::Connection;
+use std::time::Duration;
+
+/// How long a connection waits for another process's lock before failing (`busy_timeout`).
+/// Inside one hotdesk there is one writer, so this only matters when another tool (a backup,
+/// the `sqlite3` shell) holds the file.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Enough for every statement this backend prepares, so none is ever re-parsed.
+const STATEMENT_CACHE: usize = 64;
+
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: the directory, the logins with their deadlines, and the events outbox.
+    r#"
+    CREATE TABLE apps (
+        key   TEXT PRIMARY KEY NOT NULL,
+        id    TEXT NOT NULL,
+        proxy INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- The accepted certificate hashes of an app, in order (two while a secret is rotated).
+    CREATE TABLE app_certificates (
+        app_key  TEXT NOT NULL REFERENCES apps(key) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        hash     TEXT NOT NULL,
+        PRIMARY KEY (app_key, position)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE users (
+        key               TEXT PRIMARY KEY NOT NULL,
+        id                TEXT NOT NULL,
+        pin_hash          TEXT,
+        password_hash     TEXT,
+        name              TEXT,
+        max_login_minutes INTEGER
+    ) WITHOUT ROWID;
+
+    -- A user's associated profiles in order (position 0 is the default). Not a foreign key to
+    -- profiles: a directory file may name a profile that is defined further down.
+    CREATE TABLE user_profiles (
+        user_key    TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        profile     TEXT NOT NULL,
+        profile_key TEXT NOT NULL,
+        PRIMARY KEY (user_key, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX user_profiles_by_profile ON user_profiles(profile_key);
+
+    CREATE TABLE profiles (
+        key         TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL,
+        description TEXT
+    ) WITHOUT ROWID;
+
+    CREATE TABLE profile_lines (
+        profile_key TEXT NOT NULL REFERENCES profiles(key) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        line        TEXT NOT NULL,
+        PRIMARY KEY (profile_key, position)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE devices (
+        key        TEXT PRIMARY KEY NOT NULL,
+        name       TEXT NOT NULL,
+        model      TEXT,
+        em_enabled INTEGER NOT NULL,
+        last_user  TEXT
+    ) WITHOUT ROWID;
+
+    CREATE TABLE admins (
+        key           TEXT PRIMARY KEY NOT NULL,
+        username      TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- One row at most; no row means Policy::default().
+    CREATE TABLE policy (
+        id                      INTEGER PRIMARY KEY CHECK (id = 1),
+        multiple_login          TEXT NOT NULL,
+        max_login_minutes       INTEGER NOT NULL,
+        enforce_max_login       INTEGER NOT NULL,
+        remember_last_user      INTEGER NOT NULL,
+        max_concurrent_requests INTEGER NOT NULL,
+        validate_ip             INTEGER NOT NULL,
+        allow_proxy             INTEGER NOT NULL
+    );
+
+    CREATE TABLE policy_trusted_ips (
+        position INTEGER PRIMARY KEY,
+        ip       TEXT NOT NULL
+    );
+
+    -- One login per device. No foreign keys to devices or users: what deleting a device or a
+    -- user with a live login means (log it out, with an event) is a rule of the domain, not
+    -- something the schema should decide by refusing or cascading.
+    CREATE TABLE logins (
+        device_key   TEXT PRIMARY KEY NOT NULL,
+        device       TEXT NOT NULL,
+        user_key     TEXT NOT NULL,
+        user         TEXT NOT NULL,
+        profile      TEXT NOT NULL,
+        app          TEXT NOT NULL,
+        logged_in_at INTEGER NOT NULL,
+        expires_at   INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX logins_by_user ON logins(user_key);
+    CREATE INDEX logins_by_deadline ON logins(expires_at) WHERE expires_at IS NOT NULL;
+
+    -- The outbox. AUTOINCREMENT so that a sequence number is never reused, even if the newest
+    -- rows are ever pruned: a consumer's "after N" cursor stays valid forever.
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        actor   TEXT,
+        device  TEXT,
+        user    TEXT,
+        profile TEXT,
+        detail  TEXT
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(super) fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Settings of the one connection that writes. WAL lets readers work while the writer commits;
+/// `synchronous=FULL` makes every COMMIT durable before a job is answered (DESIGN §4: nothing
+/// acknowledged is lost, even across `kill -9` or power loss) — affordable because group commit
+/// pays that fsync once per batch, not once per request.
+pub(super) fn configure_writer(
+    conn: &Connection,
+    in_memory: bool,
+    path: &str,
+) -> Result<(), OpenError> {
+    let sqlite = |e: rusqlite::Error| OpenError::Sqlite {
+        path: path.to_string(),
+        message: e.to_string(),
+    };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if !in_memory {
+        // journal_mode answers with the mode it got; WAL can be refused (e.g. some network
+        // file systems), and silently running in another mode would break the reader pool.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenError::Sqlite {
+                path: path.to_string(),
+                message: format!("the database refused WAL journaling (got {mode:?})"),
+            });
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(sqlite)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(sqlite)?;
+    Ok(())
+}
+
+/// Settings of a read-only pool connection.
+pub(super) fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+/// Bring the schema to [`latest_version`], one transaction per migration.
+pub(super) fn migrate(conn: &mut Connection, path: &str) -> Result<(), OpenError> {
+    let sqlite = |e: rusqlite::Error| OpenError::Sqlite {
+        path: path.to_string(),
+        message: e.to_string(),
+    };
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sqlite)?;
+    let known = latest_version();
+    if found > known {
+        return Err(OpenError::SchemaTooNew {
+            path: path.to_string(),
+            found,
+            known,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let version = index as i64 + 1;
+        // IMMEDIATE: take the write lock up front, so two processes opening the same fresh
+        // file cannot both decide to run migration 1.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        let current: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sqlite)?;
+        if current >= version {
+            continue; // another process did it while we waited for the lock
+        }
+        tx.execute_batch(sql).map_err(sqlite)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        tracing::info!(database = path, version, "applied database migration");
+    }
+    Ok(())
+}

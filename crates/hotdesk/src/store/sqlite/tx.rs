@@ -1,0 +1,279 @@
+//! [`Tx`] over the writer's connection, while a batch transaction is open.
+//!
+//! The writer has already begun the transaction and a savepoint for this job
+//! ([`super::writer`]); these methods only run statements. They never commit, roll back or
+//! release anything: the job cannot end its own transaction, so it cannot break the batch it
+//! shares with others.
+
+use super::queries::{self, LOGIN_COLUMNS, login_from_row};
+use crate::domain::{
+    Admin, AppUser, Device, DeviceProfile, Key, Login, NewEvent, Policy, StoreResult, Timestamp,
+    Tx, User,
+};
+use rusqlite::{Connection, params};
+
+pub(super) struct SqlTx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqlTx<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        SqlTx { conn }
+    }
+
+    fn exists(&self, table: &'static str, key: &str) -> StoreResult<bool> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE key = ?1)"
+        ))?;
+        Ok(st.query_row([key], |r| r.get(0))?)
+    }
+
+    /// Run a `DELETE ... RETURNING` over logins. RETURNING hands rows back in no promised
+    /// order, so they are sorted (earliest deadline first, indefinite last, then by device) to
+    /// keep events and answers stable.
+    fn delete_logins(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<Login>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut logins = st
+            .query_map(params, login_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        logins.sort_by_cached_key(|l| (l.deadline.is_none(), l.deadline, Key::of(&l.device)));
+        Ok(logins)
+    }
+}
+
+impl Tx for SqlTx<'_> {
+    fn device_login(&mut self, device: &Key) -> StoreResult<Option<Login>> {
+        queries::device_login(self.conn, device, None)
+    }
+
+    fn user_logins(&mut self, user: &Key) -> StoreResult<Vec<Login>> {
+        queries::user_logins(self.conn, user, None)
+    }
+
+    /// Nothing to do: one writer thread runs every job, one after another, so no other
+    /// transaction can interleave with this one.
+    fn lock_user(&mut self, _user: &Key) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn put_login(&mut self, login: &Login) -> StoreResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO logins
+                 (device_key, device, user_key, user, profile, app, logged_in_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        st.execute(params![
+            Key::of(&login.device).as_str(),
+            login.device,
+            Key::of(&login.user).as_str(),
+            login.user,
+            login.profile,
+            login.app,
+            login.logged_in_at.0,
+            login.deadline.map(|d| d.0),
+        ])?;
+        Ok(())
+    }
+
+    fn remove_login(&mut self, device: &Key) -> StoreResult<Option<Login>> {
+        let sql = format!("DELETE FROM logins WHERE device_key = ?1 RETURNING {LOGIN_COLUMNS}");
+        Ok(self.delete_logins(&sql, [device.as_str()])?.pop())
+    }
+
+    fn remove_all_logins(&mut self) -> StoreResult<Vec<Login>> {
+        self.delete_logins(&format!("DELETE FROM logins RETURNING {LOGIN_COLUMNS}"), [])
+    }
+
+    fn remove_due_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>> {
+        let sql = format!("DELETE FROM logins WHERE expires_at <= ?1 RETURNING {LOGIN_COLUMNS}");
+        self.delete_logins(&sql, [now.0])
+    }
+
+    /// An unknown device has no `lastlogin` to keep: nothing happens.
+    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE devices SET last_user = ?2 WHERE key = ?1")?;
+        st.execute(params![device.as_str(), user])?;
+        Ok(())
+    }
+
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<i64> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO events (at, kind, actor, device, user, profile, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+        )?;
+        let seq = st.query_row(
+            params![
+                event.at.0,
+                event.kind.as_str(),
+                event.actor,
+                event.device,
+                event.user,
+                event.profile,
+                event.detail,
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(seq)
+    }
+
+    fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
+        let key = Key::of(&app.id);
+        let created = !self.exists("apps", key.as_str())?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO apps (key, id, proxy) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET id = excluded.id, proxy = excluded.proxy",
+        )?;
+        st.execute(params![key.as_str(), app.id, app.proxy])?;
+        self.conn
+            .prepare_cached("DELETE FROM app_certificates WHERE app_key = ?1")?
+            .execute([key.as_str()])?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO app_certificates (app_key, position, hash) VALUES (?1, ?2, ?3)",
+        )?;
+        for (position, hash) in app.certificate_hashes.iter().enumerate() {
+            st.execute(params![key.as_str(), position as i64, hash])?;
+        }
+        Ok(created)
+    }
+
+    fn upsert_user(&mut self, user: &User) -> StoreResult<bool> {
+        let key = Key::of(&user.id);
+        let created = !self.exists("users", key.as_str())?;
+        // ON CONFLICT ... DO UPDATE, not INSERT OR REPLACE: REPLACE deletes the row first,
+        // which would cascade to the user's profile list.
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO users (key, id, pin_hash, password_hash, name, max_login_minutes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (key) DO UPDATE SET
+                 id = excluded.id, pin_hash = excluded.pin_hash,
+                 password_hash = excluded.password_hash, name = excluded.name,
+                 max_login_minutes = excluded.max_login_minutes",
+        )?;
+        st.execute(params![
+            key.as_str(),
+            user.id,
+            user.pin_hash,
+            user.password_hash,
+            user.name,
+            user.max_login_minutes,
+        ])?;
+        self.conn
+            .prepare_cached("DELETE FROM user_profiles WHERE user_key = ?1")?
+            .execute([key.as_str()])?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO user_profiles (user_key, position, profile, profile_key)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (position, profile) in user.profiles.iter().enumerate() {
+            st.execute(params![
+                key.as_str(),
+                position as i64,
+                profile,
+                Key::of(profile).as_str()
+            ])?;
+        }
+        Ok(created)
+    }
+
+    fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool> {
+        let key = Key::of(&profile.name);
+        let created = !self.exists("profiles", key.as_str())?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO profiles (key, name, description) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name,
+                 description = excluded.description",
+        )?;
+        st.execute(params![key.as_str(), profile.name, profile.description])?;
+        self.conn
+            .prepare_cached("DELETE FROM profile_lines WHERE profile_key = ?1")?
+            .execute([key.as_str()])?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO profile_lines (profile_key, position, line) VALUES (?1, ?2, ?3)",
+        )?;
+        for (position, line) in profile.lines.iter().enumerate() {
+            st.execute(params![key.as_str(), position as i64, line])?;
+        }
+        Ok(created)
+    }
+
+    fn upsert_device(&mut self, device: &Device) -> StoreResult<bool> {
+        let key = Key::of(&device.name);
+        let created = !self.exists("devices", key.as_str())?;
+        // last_user is EM state, not provisioning: an import must not forget it.
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO devices (key, name, model, em_enabled) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO UPDATE SET name = excluded.name, model = excluded.model,
+                 em_enabled = excluded.em_enabled",
+        )?;
+        st.execute(params![
+            key.as_str(),
+            device.name,
+            device.model,
+            device.em_enabled
+        ])?;
+        Ok(created)
+    }
+
+    fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool> {
+        let key = Key::of(&admin.username);
+        let created = !self.exists("admins", key.as_str())?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO admins (key, username, password_hash, role) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (key) DO UPDATE SET username = excluded.username,
+                 password_hash = excluded.password_hash, role = excluded.role",
+        )?;
+        st.execute(params![
+            key.as_str(),
+            admin.username,
+            admin.password_hash,
+            admin.role.as_str()
+        ])?;
+        Ok(created)
+    }
+
+    fn set_policy(&mut self, policy: &Policy) -> StoreResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO policy
+                 (id, multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
+                  max_concurrent_requests, validate_ip, allow_proxy)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        st.execute(params![
+            policy.multiple_login.as_str(),
+            policy.max_login_minutes,
+            policy.enforce_max_login,
+            policy.remember_last_user,
+            policy.max_concurrent_requests,
+            policy.validate_ip,
+            policy.allow_proxy,
+        ])?;
+        self.conn
+            .prepare_cached("DELETE FROM policy_trusted_ips")?
+            .execute([])?;
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT INTO policy_trusted_ips (position, ip) VALUES (?1, ?2)")?;
+        for (position, ip) in policy.trusted_ips.iter().enumerate() {
+            st.execute(params![position as i64, ip])?;
+        }
+        Ok(())
+    }
+
+    fn profile_exists(&mut self, name: &Key) -> StoreResult<bool> {
+        queries::profile_exists(self.conn, name)
+    }
+
+    fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
+        queries::user(self.conn, id)
+    }
+
+    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
+        queries::app(self.conn, id)
+    }
+
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
+        queries::admin(self.conn, username)
+    }
+}

@@ -1,0 +1,369 @@
+//! Every EM error code the rules can produce, over real HTTP, with the exact answer.
+
+use crate::helpers::*;
+
+const EXTRA: &str = r#"
+[[apps]]
+id = "kiosk"
+certificate = "kioskpw"
+proxy = false
+
+[[users]]
+id = "self"
+password = "selfpw"
+profiles = ["UserDevProf"]
+
+[[users]]
+id = "noprof"
+
+[[devices]]
+name = "SEPDISABLED"
+em_enabled = false
+
+[[devices]]
+name = "SEPSPARE"
+"#;
+
+const KIOSK: &str =
+    "<appInfo><appID>kiosk</appID><appCertificate>kioskpw</appCertificate></appInfo>";
+const SELF: &str = "<appInfo><appID>SELF</appID><appCertificate>selfpw</appCertificate></appInfo>";
+
+#[tokio::test]
+async fn code_1_parse_errors_name_what_is_wrong() {
+    let app = spawn_app().await;
+    let missing = format!("<request>{APP}<login><userID>john</userID></login></request>");
+    assert_eq!(
+        app.em(&missing).await,
+        failure(1, "Error on Parsing: missing element deviceName in login")
+    );
+    assert_eq!(
+        app.em("<hello/>").await,
+        failure(
+            1,
+            "Error on Parsing: unknown root element hello: expected request or query"
+        )
+    );
+}
+
+#[tokio::test]
+async fn code_3_bad_credentials() {
+    let app = spawn_app_with(EXTRA).await;
+    let wrong = "<appInfo><appID>kiosk</appID><appCertificate>nope</appCertificate></appInfo>";
+    let xml =
+        format!("<request>{wrong}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
+    assert_eq!(
+        app.em(&xml).await,
+        failure(3, "Could not authenticate 'kiosk'")
+    );
+}
+
+#[tokio::test]
+async fn code_8_unknown_query() {
+    let app = spawn_app().await;
+    let xml = format!(
+        "<query>{APP}<whoIsThereQuery><deviceName>x</deviceName></whoIsThereQuery></query>"
+    );
+    assert_eq!(
+        app.em(&xml).await,
+        failure(
+            8,
+            "Query type undetermined: unknown query type whoIsThereQuery"
+        )
+    );
+}
+
+#[tokio::test]
+async fn code_10_without_proxy_rights() {
+    let app = spawn_app_with(EXTRA).await;
+    let for_john = format!(
+        "<request>{KIOSK}<login><deviceName>SEPSPARE</deviceName><userID>john</userID></login></request>"
+    );
+    assert_eq!(
+        app.em(&for_john).await,
+        failure(10, "User lacks app proxy rights")
+    );
+    let all = format!("<request>{KIOSK}<logoutAll/></request>");
+    assert_eq!(
+        app.em(&all).await,
+        failure(10, "User lacks app proxy rights")
+    );
+    let who = format!(
+        "<query>{KIOSK}<deviceUserQuery><deviceName>SEPSPARE</deviceName></deviceUserQuery></query>"
+    );
+    assert_eq!(
+        app.em(&who).await,
+        failure(10, "User lacks app proxy rights")
+    );
+
+    // A user with an API password acts for itself only.
+    let own = format!(
+        "<request>{SELF}<login><deviceName>SEPSPARE</deviceName><userID>self</userID></login></request>"
+    );
+    assert_eq!(app.em(&own).await, success());
+    let q =
+        format!("<query>{SELF}<userDevicesQuery><userID>self</userID></userDevicesQuery></query>");
+    assert_eq!(
+        app.em(&q).await,
+        doc(
+            "<userDevicesResults><user id=\"self\"><deviceName>SEPSPARE</deviceName></user></userDevicesResults>"
+        )
+    );
+    let other =
+        format!("<query>{SELF}<userDevicesQuery><userID>john</userID></userDevicesQuery></query>");
+    assert_eq!(
+        app.em(&other).await,
+        failure(10, "User lacks app proxy rights")
+    );
+    // It may not end someone else's login, and that attempt changes nothing.
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    let theirs = format!(
+        "<request>{SELF}<logout><deviceName>SEP003094C25B15</deviceName></logout></request>"
+    );
+    assert_eq!(
+        app.em(&theirs).await,
+        failure(10, "User lacks app proxy rights")
+    );
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("<userID>john</userID>")
+    );
+    let mine =
+        format!("<request>{SELF}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
+    assert_eq!(app.em(&mine).await, success());
+}
+
+#[tokio::test]
+async fn code_11_unknown_device() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&login_xml("SEPNOPE", "john", "")).await,
+        failure(11, "Device does not exist")
+    );
+    assert_eq!(
+        app.em(&logout_xml("SEPNOPE")).await,
+        failure(11, "Device does not exist")
+    );
+}
+
+#[tokio::test]
+async fn code_12_profile_not_found() {
+    let app = spawn_app_with(EXTRA).await;
+    assert_eq!(
+        app.em(&login_xml("SEPSPARE", "noprof", "")).await,
+        failure(12, "Dev. Profile not found")
+    );
+    // A profile that exists but is not associated with the user, and one that does not exist.
+    let theirs = "<deviceProfile>EM-SCCP-Profile-7970</deviceProfile>";
+    assert_eq!(
+        app.em(&login_xml("SEPSPARE", "john", theirs)).await,
+        failure(12, "Dev. Profile not found")
+    );
+    let none = "<deviceProfile>NoSuchProfile</deviceProfile>";
+    assert_eq!(
+        app.em(&login_xml("SEPSPARE", "john", none)).await,
+        failure(12, "Dev. Profile not found")
+    );
+}
+
+#[tokio::test]
+async fn code_18_device_taken_by_another_user() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "one", "")).await,
+        failure(18, "Another user logged in")
+    );
+    // The same user again refreshes the login instead (a retried request must not fail).
+    assert_eq!(
+        app.em(&login_xml(
+            "sep003094c25b15",
+            "JOHN",
+            "<deviceProfile>UserDevProf</deviceProfile>"
+        ))
+        .await,
+        success()
+    );
+}
+
+#[tokio::test]
+async fn code_19_nobody_logged_in() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&logout_xml("SEP003094C25B15")).await,
+        failure(19, "No user logged in")
+    );
+}
+
+#[tokio::test]
+async fn code_22_em_disabled_on_device() {
+    let app = spawn_app_with(EXTRA).await;
+    assert_eq!(
+        app.em(&login_xml("SEPDISABLED", "john", "")).await,
+        failure(22, "Device logon disabled")
+    );
+}
+
+#[tokio::test]
+async fn code_23_unknown_user() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "ghost", "")).await,
+        failure(23, "User not found")
+    );
+}
+
+#[tokio::test]
+async fn multiple_login_policies() {
+    let app = spawn_app_with(EXTRA).await;
+    // Default: not allowed (25), and nothing changes.
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&login_xml("SEPSPARE", "john", "")).await,
+        failure(25, "User logged in elsewhere")
+    );
+    assert!(
+        app.em(&device_query("SEPSPARE"))
+            .await
+            .contains("<none/><none/>")
+    );
+
+    app.import("[policy]\nmultiple_login = \"allowed\"\n").await;
+    assert_eq!(app.em(&login_xml("SEPSPARE", "john", "")).await, success());
+    let q =
+        format!("<query>{APP}<userDevicesQuery><userID>john</userID></userDevicesQuery></query>");
+    let both = app.em(&q).await;
+    assert!(
+        both.contains("<deviceName>SEP003094C25B15</deviceName>")
+            && both.contains("<deviceName>SEPSPARE</deviceName>"),
+        "{both}"
+    );
+
+    app.import("[policy]\nmultiple_login = \"auto-logout\"\n")
+        .await;
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "john", "")).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&q).await,
+        doc(
+            "<userDevicesResults><user id=\"john\"><deviceName>SEP402CF4915265</deviceName></user></userDevicesResults>"
+        )
+    );
+    let auto: Vec<_> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.event.kind.as_str() == "autoLogout")
+        .collect();
+    assert_eq!(
+        auto.len(),
+        2,
+        "both other devices were logged out, each with its event"
+    );
+    assert!(
+        app.em(&device_query("SEPSPARE"))
+            .await
+            .contains("<lastlogin>john</lastlogin>")
+    );
+}
+
+#[tokio::test]
+async fn code_26_when_no_write_slot_is_free() {
+    let app = spawn_app().await;
+    // 0 slots: the maintenance switch. Every write is refused at once; queries still answer.
+    app.import("[policy]\nmax_concurrent_requests = 0\n").await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        failure(26, "Busy, please try again")
+    );
+    assert_eq!(
+        app.em(&logout_xml("SEP003094C25B15")).await,
+        failure(26, "Busy, please try again")
+    );
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("deviceUserResults")
+    );
+    // Bad credentials are still checked first.
+    let bad = login_xml("SEP003094C25B15", "john", "").replace("apppasswd", "x");
+    assert_eq!(
+        app.em(&bad).await,
+        failure(3, "Could not authenticate 'appid'")
+    );
+}
+
+#[tokio::test]
+async fn code_28_untrusted_address() {
+    let app = spawn_app().await;
+    app.import("[policy]\nvalidate_ip = true\ntrusted_ips = [\"10.9.9.9\", \"192.168.0.0/16\"]\n")
+        .await;
+    // The test talks from 127.0.0.1, which is not trusted.
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        failure(28, "Untrusted IP Error")
+    );
+    let relayed = login_xml(
+        "SEP003094C25B15",
+        "john",
+        "<remoteIPAddr>10.9.9.8</remoteIPAddr>",
+    );
+    assert_eq!(app.em(&relayed).await, failure(28, "Untrusted IP Error"));
+    let trusted = login_xml(
+        "SEP003094C25B15",
+        "john",
+        "<remoteIPAddr>192.168.4.20</remoteIPAddr>",
+    );
+    assert_eq!(app.em(&trusted).await, success());
+    app.import("[policy]\nvalidate_ip = true\ntrusted_ips = [\"127.0.0.1\"]\n")
+        .await;
+    assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
+}
+
+#[tokio::test]
+async fn code_30_proxy_not_allowed() {
+    let app = spawn_app().await;
+    app.import("[policy]\nallow_proxy = false\n").await;
+    let via = app
+        .client
+        .post(servlet(&app.base))
+        .header("via", "1.1 squid")
+        .form(&[("xml", login_xml("SEP003094C25B15", "john", ""))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via.text().await.unwrap(), failure(30, "Proxy not allowed"));
+    let flagged = login_xml(
+        "SEP003094C25B15",
+        "john",
+        "<isViaHeaderSet>true</isViaHeaderSet>",
+    );
+    assert_eq!(app.em(&flagged).await, failure(30, "Proxy not allowed"));
+    let direct = login_xml(
+        "SEP003094C25B15",
+        "john",
+        "<isViaHeaderSet>false</isViaHeaderSet>",
+    );
+    assert_eq!(app.em(&direct).await, success());
+}
+
+#[tokio::test]
+async fn logout_all_with_nobody_logged_in_succeeds() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&format!("<request>{APP}<logoutAll/></request>"))
+            .await,
+        success()
+    );
+}

@@ -1,0 +1,150 @@
+//! `spawn_app()` and friends.
+
+use std::sync::Arc;
+
+use hotdesk::domain::{Clock, Event, ManualClock, Store, Timestamp, directory};
+use hotdesk::http::Application;
+use hotdesk::store;
+
+/// 2026-01-05 08:00 UTC: a Monday morning at the office.
+pub const T0: Timestamp = Timestamp(1_767_600_000_000);
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo directory plus `extra` (TOML in the directory-file format), on a fresh SQLite file.
+pub async fn spawn_app_with(extra: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("hotdesk.db");
+    let store = store::open(&format!("sqlite://{}", db_path.display()))
+        .await
+        .unwrap();
+    let clock = ManualClock::new(T0);
+    for (name, text) in [("demo", directory::DEMO), ("extra", extra)] {
+        let parsed = directory::parse(name, text).unwrap();
+        directory::import(&store, &clock, name, parsed, "test")
+            .await
+            .unwrap();
+    }
+    let app = Application::build(
+        store.clone(),
+        Arc::new(clock.clone()) as Arc<dyn Clock>,
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base,
+        clock,
+        store,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+pub fn servlet(base: &str) -> String {
+    format!("{base}/emservice/EMServiceServlet")
+}
+
+/// The exact bytes the server should send for a body.
+pub fn doc(body: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>{body}</response>")
+}
+
+pub fn failure(code: u16, message: &str) -> String {
+    doc(&format!(
+        "<failure><error code=\"{code}\">{message}</error></failure>"
+    ))
+}
+
+pub fn success() -> String {
+    doc("<success/>")
+}
+
+pub const APP: &str =
+    "<appInfo><appID>appid</appID><appCertificate>apppasswd</appCertificate></appInfo>";
+
+pub fn login_xml(device: &str, user: &str, extra: &str) -> String {
+    format!(
+        "<request>{APP}<login><deviceName>{device}</deviceName><userID>{user}</userID>{extra}</login></request>"
+    )
+}
+
+pub fn logout_xml(device: &str) -> String {
+    format!("<request>{APP}<logout><deviceName>{device}</deviceName></logout></request>")
+}
+
+pub fn device_query(device: &str) -> String {
+    format!(
+        "<query>{APP}<deviceUserQuery><deviceName>{device}</deviceName></deviceUserQuery></query>"
+    )
+}
+
+impl TestApp {
+    /// POST the document as the form field `xml`, as Cisco documents; asserts the HTTP framing.
+    pub async fn em(&self, xml: &str) -> String {
+        let response = self
+            .client
+            .post(servlet(&self.base))
+            .form(&[("xml", xml)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/xml; charset=utf-8"
+        );
+        response.text().await.unwrap()
+    }
+
+    pub async fn events(&self) -> Vec<Event> {
+        self.store.events_after(0, 10_000).await.unwrap()
+    }
+
+    /// Apply a directory fragment (policy changes, more users) while the server runs.
+    pub async fn import(&self, toml_text: &str) {
+        let parsed = directory::parse("test", toml_text).unwrap();
+        directory::import(&self.store, &self.clock, "test", parsed, "test")
+            .await
+            .unwrap();
+    }
+}
+
+/// Validate `xml` against one of the DTDs the server itself serves, with xmllint.
+pub async fn assert_valid(base: &str, dtd_file: &str, xml: &str) {
+    let dtd = reqwest::get(format!("{base}/emservice/jsp/{dtd_file}"))
+        .await
+        .unwrap();
+    assert_eq!(dtd.status(), 200, "the server serves {dtd_file}");
+    let dtd = dtd.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dtd_path = dir.path().join(dtd_file);
+    let doc_path = dir.path().join("doc.xml");
+    std::fs::write(&dtd_path, dtd).unwrap();
+    std::fs::write(&doc_path, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--nonet")
+        .arg("--dtdvalid")
+        .arg(&dtd_path)
+        .arg(&doc_path)
+        .output()
+        .expect("xmllint runs (install libxml2-utils; the test script does)");
+    assert!(
+        out.status.success(),
+        "{xml}\ndoes not validate against {dtd_file}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

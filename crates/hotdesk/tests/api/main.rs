@@ -1,0 +1,11 @@
+//! Black-box tests: real HTTP to a real server on 127.0.0.1 (zero2prod's one test binary with
+//! one module per area). Time never passes by sleeping: the in-process server runs on a
+//! `ManualClock`, and the real binary is started "later" with `--clock-start`.
+
+mod concurrency;
+mod em_api;
+mod errors;
+mod helpers;
+mod process;
+mod robustness;
+mod time_rules;

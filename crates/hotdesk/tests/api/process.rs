@@ -1,0 +1,214 @@
+//! The real binary: restarts, `kill -9`, the CLI.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hotdesk::domain::Key;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hotdesk");
+
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+/// Start `hotdesk serve` on a free loopback port and wait (bounded) for its "listening" line.
+fn start(db: &Path, clock_start_ms: i64) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .env("HOTDESK_CLOCK_START", clock_start_ms.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the hotdesk binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("hotdesk listening on ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server reports its address");
+    Server {
+        child,
+        base,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    async fn em(&self, xml: &str) -> String {
+        let r = self
+            .client
+            .post(servlet(&self.base))
+            .form(&[("xml", xml)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "a graceful shutdown exits 0: {status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_login_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nested/folder/hotdesk.db");
+    let server = start(&db, T0.0);
+    assert_eq!(
+        server.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    server.kill_9();
+
+    let store = hotdesk::store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let state = store
+        .device_state(&Key::of("SEP003094C25B15"), T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.login.map(|l| l.user), Some("john".to_string()));
+    drop(store);
+
+    let again = start(&db, T0.0);
+    assert!(
+        again
+            .em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("<userID>john</userID>")
+    );
+    again.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_that_fell_due_while_down_is_logged_out_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hotdesk.db");
+    let server = start(&db, T0.0);
+    let timed = "<exclusiveDuration><time>1</time></exclusiveDuration>";
+    assert_eq!(
+        server
+            .em(&login_xml("SEP003094C25B15", "john", timed))
+            .await,
+        success()
+    );
+    assert_eq!(
+        server.em(&login_xml("SEP402CF4915265", "em", "")).await,
+        success()
+    );
+    server.terminate();
+
+    // Two hours later.
+    let later = T0.plus(Duration::from_secs(7200));
+    let server = start(&db, later.0);
+    let answer = server.em(&device_query("SEP003094C25B15")).await;
+    assert!(
+        answer.contains("<none/><lastlogin>john</lastlogin>"),
+        "{answer}"
+    );
+    assert!(
+        server
+            .em(&device_query("SEP402CF4915265"))
+            .await
+            .contains("<userID>em</userID>")
+    );
+    server.terminate();
+
+    let store = hotdesk::store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let auto: Vec<_> = store
+        .events_after(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event.kind.as_str() == "autoLogout")
+        .collect();
+    assert_eq!(auto.len(), 1);
+    assert_eq!(auto[0].event.device.as_deref(), Some("SEP003094C25B15"));
+    assert!(auto[0].event.at >= later, "ended at start-up, not before");
+    assert_eq!(store.next_deadline().await.unwrap(), None);
+}
+
+#[test]
+fn import_upserts_and_names_file_line_and_key_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[users]]\nid = \"ann\"\npin = \"1\"\nprofiles = [\"P1\"]\n\n[[profiles]]\nname = \"P1\"\n\n[[devices]]\nname = \"SEPA\"\n",
+    )
+    .unwrap();
+    for round in ["1 new, 0 updated", "0 new, 1 updated"] {
+        let out = Command::new(BIN)
+            .arg("import")
+            .arg(&good)
+            .args(["--database", &db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("users: 1 ({round})")), "{stdout}");
+    }
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[devices]]\nname = \"SEPB\"\nemEnabled = false\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&bad)
+        .args(["--database", &db])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:1: ", bad.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("emEnabled"), "{stderr}");
+
+    let dangling = dir.path().join("dangling.toml");
+    std::fs::write(
+        &dangling,
+        "[[users]]\nid = \"bob\"\nprofiles = [\"Nope\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&dangling)
+        .args(["--database", &db])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("profile `Nope` is not defined"));
+}

@@ -1,0 +1,181 @@
+//! Bad input gets a precise code (or 413 for size), never a panic, a hang or a 500.
+
+use crate::helpers::*;
+
+async fn code_of(answer: &str) -> u16 {
+    let start = answer.find("code=\"").expect("a failure") + 6;
+    answer[start..].split('"').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn malformed_documents_get_code_1_or_8() {
+    let app = spawn_app().await;
+    let cases: Vec<(String, u16)> = vec![
+        ("<request><appInfo>".into(), 1),
+        ("not xml at all".into(), 1),
+        ("".into(), 1),
+        ("<request></query>".into(), 1),
+        ("<response><success/></response>".into(), 1),
+        (
+            format!(
+                "<request>{APP}<login><deviceName>SEP003094C25B15</deviceName></login></request>"
+            ),
+            1,
+        ),
+        (format!("<request>{APP}</request>"), 1),
+        (
+            "<request><login><deviceName>a</deviceName><userID>b</userID></login></request>".into(),
+            1,
+        ),
+        (format!("<query>{APP}</query>"), 8),
+        (format!("<query>{APP}<bogus/></query>"), 8),
+        (
+            login_xml(
+                "SEP003094C25B15",
+                "john",
+                "<exclusiveDuration><time>ten</time></exclusiveDuration>",
+            ),
+            1,
+        ),
+        (
+            login_xml(
+                "SEP003094C25B15",
+                "john",
+                "<exclusiveDuration><time>0</time></exclusiveDuration>",
+            ),
+            1,
+        ),
+        (
+            login_xml(
+                "SEP003094C25B15",
+                "john",
+                "<exclusiveDuration><time>-1</time></exclusiveDuration>",
+            ),
+            1,
+        ),
+        (
+            login_xml(
+                "SEP003094C25B15",
+                "john",
+                "<exclusiveDuration><time>99999999999</time></exclusiveDuration>",
+            ),
+            1,
+        ),
+        (
+            login_xml(
+                "SEP003094C25B15",
+                "john",
+                "<exclusiveDuration></exclusiveDuration>",
+            ),
+            1,
+        ),
+        (format!("{}{}", "<a>".repeat(100), "</a>".repeat(100)), 1),
+        (
+            format!(
+                "<query>{APP}<deviceUserQuery>{}</deviceUserQuery></query>",
+                "<deviceName>x</deviceName>".repeat(1100)
+            ),
+            1,
+        ),
+    ];
+    for (xml, code) in cases {
+        let answer = app.em(&xml).await;
+        assert_eq!(code_of(&answer).await, code, "{xml:.200} -> {answer}");
+    }
+    // Nothing of that changed anything.
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("<none/><none/>")
+    );
+}
+
+#[tokio::test]
+async fn a_doctype_is_never_fetched_or_expanded() {
+    let app = spawn_app().await;
+    // EMApp's own prolog: accepted, the URL never fetched (there is no network here anyway).
+    let emapp = format!(
+        "<?xml version=\"1.0\"?><!DOCTYPE query SYSTEM \"http://192.0.2.1:8080/emservice/jsp/LoginQuery.dtd\">{}",
+        device_query("SEP003094C25B15")
+    );
+    assert!(app.em(&emapp).await.contains("<deviceUserResults>"));
+    // Billion laughs: refused with code 1, at once.
+    let mut bomb = String::from("<?xml version=\"1.0\"?><!DOCTYPE request [<!ENTITY l0 \"ha\">");
+    for i in 1..10 {
+        let prev = format!("&l{};", i - 1);
+        bomb.push_str(&format!("<!ENTITY l{i} \"{}\">", prev.repeat(10)));
+    }
+    bomb.push_str("]>");
+    bomb.push_str(&login_xml("SEP003094C25B15", "&l9;", ""));
+    assert_eq!(code_of(&app.em(&bomb).await).await, 1);
+    // An external entity is not read either.
+    let xxe = format!(
+        "<!DOCTYPE request [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+        login_xml("SEP003094C25B15", "&x;", "")
+    );
+    assert_eq!(code_of(&app.em(&xxe).await).await, 1);
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_body_is_refused_with_413() {
+    let app = spawn_app().await;
+    let huge = format!("xml={}", "A".repeat(10 * 1024 * 1024));
+    let response = app
+        .client
+        .post(servlet(&app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    // The server is fine afterwards.
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("<deviceUserResults>")
+    );
+}
+
+#[tokio::test]
+async fn invalid_utf8_gets_code_1() {
+    let app = spawn_app().await;
+    let url = servlet(&app.base);
+    let mut raw = login_xml("SEP003094C25B15", "john", "").into_bytes();
+    raw.splice(100..100, [0xff, 0xfe]);
+    for (content_type, body) in [
+        ("text/xml", raw),
+        (
+            "application/x-www-form-urlencoded",
+            b"xml=%3Crequest%3E%FF%3C%2Frequest%3E".to_vec(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"xml=\xff\xfe".to_vec(),
+        ),
+    ] {
+        let r = app
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(code_of(&r.text().await.unwrap()).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn other_methods_are_not_500() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .put(servlet(&app.base))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+}
