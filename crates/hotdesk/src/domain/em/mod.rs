@@ -8,6 +8,8 @@ mod logout;
 mod logout_all;
 mod origin;
 mod query;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -72,23 +74,41 @@ impl EmService {
 
     /// Answer one EM document. Every outcome is an [`EmResponse`]; the HTTP status is always 200.
     pub async fn handle(&self, message: EmMessage, ctx: &RequestContext) -> EmResponse {
-        let result = match message {
-            EmMessage::Request { app, op } => self
-                .request(&app, op, ctx)
-                .await
-                .map(|()| EmResponse::Success),
-            EmMessage::Query {
-                app,
-                query,
-                origin: _,
-            } => self.query(&app, query, ctx).await,
-        };
-        result.unwrap_or_else(|e| {
-            if let EmError::Store(cause) = &e {
-                tracing::error!(%cause, "EM request failed in the store");
+        match message {
+            EmMessage::Request { app, op } => {
+                let summary = WriteSummary::of(&op);
+                let result = self.request(&app, op, ctx).await;
+                // One line per login or logout: who asked, for what, from where, and the answer.
+                tracing::info!(
+                    op = summary.op,
+                    app = %app.app_id,
+                    device = summary.device,
+                    user = summary.user,
+                    remote_ip = summary.origin.remote_ip,
+                    via = summary.origin.via_header_set,
+                    login_type = summary.origin.login_type,
+                    peer = ?ctx.peer,
+                    code = result.as_ref().err().map(|e| e.code().code()).unwrap_or(0),
+                    "EM request"
+                );
+                result
+                    .map(|()| EmResponse::Success)
+                    .unwrap_or_else(|e| self.failure(e))
             }
-            EmResponse::Failure(e.failure())
-        })
+            EmMessage::Query { app, query, origin } => {
+                tracing::debug!(app = %app.app_id, ?query, remote_ip = origin.remote_ip, peer = ?ctx.peer, "EM query");
+                self.query(&app, query, ctx)
+                    .await
+                    .unwrap_or_else(|e| self.failure(e))
+            }
+        }
+    }
+
+    fn failure(&self, e: EmError) -> EmResponse {
+        if let EmError::Store(cause) = &e {
+            tracing::error!(%cause, "EM request failed in the store");
+        }
+        EmResponse::Failure(e.failure())
     }
 
     async fn request(
@@ -117,6 +137,39 @@ impl EmService {
             return Err(EmError::Busy);
         }
         Ok(slot)
+    }
+}
+
+/// The loggable part of an EM write, taken before the request is consumed.
+struct WriteSummary {
+    op: &'static str,
+    device: Option<String>,
+    user: Option<String>,
+    origin: hotdesk_proto::Origin,
+}
+
+impl WriteSummary {
+    fn of(op: &Operation) -> Self {
+        match op {
+            Operation::Login(l) => WriteSummary {
+                op: "login",
+                device: Some(l.device_name.clone()),
+                user: Some(l.user_id.clone()),
+                origin: l.origin.clone(),
+            },
+            Operation::Logout(l) => WriteSummary {
+                op: "logout",
+                device: Some(l.device_name.clone()),
+                user: None,
+                origin: l.origin.clone(),
+            },
+            Operation::LogoutAll { origin } => WriteSummary {
+                op: "logoutAll",
+                device: None,
+                user: None,
+                origin: origin.clone(),
+            },
+        }
     }
 }
 

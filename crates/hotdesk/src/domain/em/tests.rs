@@ -1,0 +1,169 @@
+//! Rules that need a store misbehaving on purpose: a write held in flight (code 26 under real
+//! concurrency) and a failing database (code 6).
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hotdesk_proto::{EmResponse, ErrorCode, parse};
+use tokio::sync::{Notify, Semaphore};
+
+use super::{EmService, RequestContext};
+use crate::domain::clock::{ManualClock, Timestamp};
+use crate::domain::model::*;
+use crate::domain::store::{Store, StoreError, StoreResult, TxJob};
+use crate::domain::{Clock, directory};
+use crate::store::sqlite::SqliteStore;
+
+/// Permits of the open gate: more than any test has writes in flight.
+const GATE: usize = 1000;
+
+/// A real store whose writes can be held at a gate or made to fail.
+struct Faulty {
+    inner: SqliteStore,
+    gate: Semaphore,
+    /// Told when a write reaches the store while the gate is closed.
+    entered: Notify,
+    fail: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Store for Faulty {
+    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
+        self.inner.app(id).await
+    }
+    async fn user(&self, id: &Key) -> StoreResult<Option<User>> {
+        self.inner.user(id).await
+    }
+    async fn device(&self, name: &Key) -> StoreResult<Option<Device>> {
+        self.inner.device(name).await
+    }
+    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        self.inner.profile(name).await
+    }
+    async fn policy(&self) -> StoreResult<Policy> {
+        self.inner.policy().await
+    }
+    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
+        self.inner.device_state(name, now).await
+    }
+    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
+        self.inner.user_logins(user, now).await
+    }
+    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>> {
+        self.inner.next_deadline().await
+    }
+    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.inner.events_after(after, limit).await
+    }
+    async fn counts(&self) -> StoreResult<DirectoryCounts> {
+        self.inner.counts().await
+    }
+    async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
+        if self.gate.available_permits() == 0 {
+            self.entered.notify_one();
+        }
+        let _pass = self.gate.acquire().await.map_err(|_| StoreError::Closed)?;
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Database("disk on fire".into()));
+        }
+        self.inner.transact(job).await
+    }
+}
+
+async fn service(policy: &str) -> (Arc<EmService>, Arc<Faulty>) {
+    let faulty = Arc::new(Faulty {
+        inner: SqliteStore::open_in_memory().unwrap(),
+        gate: Semaphore::new(GATE),
+        entered: Notify::new(),
+        fail: AtomicBool::new(false),
+    });
+    let store: Arc<dyn Store> = faulty.clone();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+    for (name, text) in [("demo", directory::DEMO), ("policy", policy)] {
+        let dir = directory::parse(name, text).unwrap();
+        directory::import(&store, clock.as_ref(), name, dir, "test")
+            .await
+            .unwrap();
+    }
+    (
+        Arc::new(EmService::new(store, clock, Arc::new(Notify::new()))),
+        faulty,
+    )
+}
+
+const APP: &str =
+    "<appInfo><appID>appid</appID><appCertificate>apppasswd</appCertificate></appInfo>";
+
+fn login(device: &str, user: &str) -> hotdesk_proto::EmMessage {
+    parse(&format!(
+        "<request>{APP}<login><deviceName>{device}</deviceName><userID>{user}</userID></login></request>"
+    ))
+    .unwrap()
+}
+
+fn code(r: &EmResponse) -> Option<ErrorCode> {
+    match r {
+        EmResponse::Failure(f) => Some(f.code),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_the_limit_is_busy_while_another_is_in_flight() {
+    let (em, faulty) = service("[policy]\nmax_concurrent_requests = 1\n").await;
+    let ctx = RequestContext::default();
+    // Warm the credential cache so the held request is the only thing in the way.
+    assert_eq!(
+        em.handle(login("SEP402CF4915265", "em"), &ctx).await,
+        EmResponse::Success
+    );
+
+    let held = faulty.gate.acquire_many(GATE as u32).await.unwrap();
+    let first = tokio::spawn({
+        let em = em.clone();
+        async move {
+            em.handle(login("SEP003094C25B15", "john"), &RequestContext::default())
+                .await
+        }
+    });
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        faulty.entered.notified(),
+    )
+    .await
+    .expect("the first login reaches the store");
+    assert_eq!(em.in_flight(), 1, "the first login is held in the store");
+    let second = em.handle(login("SEP003094C25B49", "one"), &ctx).await;
+    assert_eq!(code(&second), Some(ErrorCode::Busy));
+    eprintln!("C");
+    drop(held);
+    assert_eq!(first.await.unwrap(), EmResponse::Success);
+    assert_eq!(em.in_flight(), 0, "slots are given back");
+    assert_eq!(
+        em.handle(login("SEP003094C25B49", "one"), &ctx).await,
+        EmResponse::Success
+    );
+}
+
+#[tokio::test]
+async fn a_failing_database_is_code_6_and_changes_nothing() {
+    let (em, faulty) = service("").await;
+    let ctx = RequestContext::default();
+    faulty.fail.store(true, Ordering::SeqCst);
+    let answer = em.handle(login("SEP003094C25B15", "john"), &ctx).await;
+    assert_eq!(
+        answer,
+        EmResponse::Failure(hotdesk_proto::Failure::new(ErrorCode::Database))
+    );
+    faulty.fail.store(false, Ordering::SeqCst);
+    let state = faulty
+        .device_state(&Key::of("SEP003094C25B15"), Timestamp(1_000_000))
+        .await
+        .unwrap();
+    assert_eq!(state.unwrap().login, None);
+    assert_eq!(
+        em.handle(login("SEP003094C25B15", "john"), &ctx).await,
+        EmResponse::Success
+    );
+}
