@@ -73,14 +73,16 @@ impl VerifiedCache {
         mac.finalize().into_bytes().into()
     }
 
+    /// Whether `secret` is known to match one of `stored`, without running argon2.
+    pub fn is_cached(&self, secret: &str, stored: &[String]) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        stored.iter().any(|h| seen.contains(&self.tag(h, secret)))
+    }
+
     /// Whether `secret` matches any of `stored`; runs argon2 on a blocking thread on a miss.
     pub async fn verify_any(&self, secret: &str, stored: &[String]) -> bool {
-        let tags: Vec<[u8; 32]> = stored.iter().map(|h| self.tag(h, secret)).collect();
-        {
-            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            if tags.iter().any(|t| seen.contains(t)) {
-                return true;
-            }
+        if self.is_cached(secret, stored) {
+            return true;
         }
         let secret_owned = secret.to_string();
         let stored_owned = stored.to_vec();
@@ -92,11 +94,12 @@ impl VerifiedCache {
         .flatten();
         match matched {
             Some(i) => {
+                let tag = self.tag(&stored[i], secret);
                 let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
                 if seen.len() >= CACHE_CAPACITY {
                     seen.clear();
                 }
-                seen.insert(tags[i]);
+                seen.insert(tag);
                 true
             }
             None => false,

@@ -58,6 +58,43 @@ async fn code_3_bad_credentials() {
 }
 
 #[tokio::test]
+async fn code_3_after_ten_failures_a_minute_without_locking_out_a_working_app() {
+    let app = spawn_app_with(EXTRA).await;
+    // appid proves its secret once; kiosk never does before the attack.
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("deviceUserResults")
+    );
+    for name in ["appid", "kiosk"] {
+        let wrong = format!(
+            "<request><appInfo><appID>{name}</appID><appCertificate>guess</appCertificate></appInfo><logoutAll/></request>"
+        );
+        for _ in 0..10 {
+            assert_eq!(
+                app.em(&wrong).await,
+                failure(3, &format!("Could not authenticate '{name}'"))
+            );
+        }
+    }
+    // The kiosk's right secret is not even checked now...
+    let kiosk =
+        format!("<request>{KIOSK}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
+    assert_eq!(
+        app.em(&kiosk).await,
+        failure(3, "Could not authenticate 'kiosk'")
+    );
+    // ...but appid, whose secret is already proven, keeps working.
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    // A minute later the kiosk may try again.
+    app.clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(app.em(&kiosk).await, failure(19, "No user logged in"));
+}
+
+#[tokio::test]
 async fn code_8_unknown_query() {
     let app = spawn_app().await;
     let xml = format!(

@@ -92,21 +92,9 @@ pub fn device_query(device: &str) -> String {
 }
 
 impl TestApp {
-    /// POST the document as the form field `xml`, as Cisco documents; asserts the HTTP framing.
+    /// POST the document as the form field `xml`, as Cisco documents.
     pub async fn em(&self, xml: &str) -> String {
-        let response = self
-            .client
-            .post(servlet(&self.base))
-            .form(&[("xml", xml)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/xml; charset=utf-8"
-        );
-        response.text().await.unwrap()
+        post_em(&self.client, &self.base, xml).await
     }
 
     pub async fn events(&self) -> Vec<Event> {
@@ -120,6 +108,23 @@ impl TestApp {
             .await
             .unwrap();
     }
+}
+
+/// POST an EM document as the form field `xml` and return the answer, asserting the framing
+/// that every answer shares: HTTP 200 and `text/xml; charset=utf-8`.
+pub async fn post_em(client: &reqwest::Client, base: &str, xml: &str) -> String {
+    let response = client
+        .post(servlet(base))
+        .form(&[("xml", xml)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/xml; charset=utf-8"
+    );
+    response.text().await.unwrap()
 }
 
 /// Validate `xml` against one of the DTDs the server itself serves, with xmllint.

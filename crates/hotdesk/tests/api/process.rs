@@ -49,15 +49,7 @@ fn start(db: &Path, clock_start_ms: i64) -> Server {
 
 impl Server {
     async fn em(&self, xml: &str) -> String {
-        let r = self
-            .client
-            .post(servlet(&self.base))
-            .form(&[("xml", xml)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.text().await.unwrap()
+        post_em(&self.client, &self.base, xml).await
     }
 
     fn kill_9(mut self) {

@@ -47,10 +47,6 @@ impl EmService {
         let refuse = || EmError::AppAuth(app.app_id.clone());
         let key = Key::of(&app.app_id);
         let now = self.clock.now();
-        if !self.throttle.allows(&key, ctx.peer, now) {
-            tracing::warn!(app = %app.app_id, peer = ?ctx.peer, "EM app check throttled");
-            return Err(refuse());
-        }
         let Credential::Plain(secret) = &app.certificate else {
             self.throttle.record_failure(&key, ctx.peer, now);
             return Err(refuse());
@@ -80,6 +76,15 @@ impl EmService {
             self.throttle.record_failure(&key, ctx.peer, now);
             return Err(refuse());
         };
+        // A secret already proven right passes even while this app or address is throttled:
+        // a guesser must not be able to lock a working kiosk out.
+        if self.verified.is_cached(secret, &hashes) {
+            return Ok(caller);
+        }
+        if !self.throttle.allows(&key, ctx.peer, now) {
+            tracing::warn!(app = %app.app_id, peer = ?ctx.peer, "EM app check throttled");
+            return Err(refuse());
+        }
         if self.verified.verify_any(secret, &hashes).await {
             self.throttle.record_success(&key);
             Ok(caller)
