@@ -325,3 +325,22 @@ async fn healthz_and_unknown_dtd() {
         .unwrap();
     assert_eq!(d.status(), 404);
 }
+
+#[tokio::test]
+async fn lastlogin_is_hidden_when_the_policy_forgets_it() {
+    let app = spawn_app().await;
+    assert_eq!(app.em(SEED_LOGIN).await, success());
+    assert_eq!(app.em(SEED_LOGOUT).await, success());
+    assert!(
+        app.em(SEED_USER_QUERY)
+            .await
+            .contains("<lastlogin>john</lastlogin>")
+    );
+    app.import("[policy]\nremember_last_user = false\n").await;
+    assert_eq!(
+        app.em(SEED_USER_QUERY).await,
+        doc(
+            "<deviceUserResults><device name=\"SEP003094C25B15\"><none/><none/><emccDevice>no</emccDevice></device></deviceUserResults>"
+        )
+    );
+}
