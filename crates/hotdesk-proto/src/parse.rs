@@ -16,8 +16,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use quick_xml::Reader;
+use quick_xml::errors::IllFormedError;
 use quick_xml::events::{BytesRef, Event};
+use quick_xml::{Error as XmlError, Reader};
 
 use crate::{
     AppInfo, Credential, EmMessage, ErrorCode, ExclusiveDuration, Login, Logout, Operation, Origin,
@@ -35,6 +36,11 @@ pub const MAX_ELEMENTS: usize = 1024;
 /// Input-derived names and values are cut to this many characters in error details, so that
 /// a hostile document cannot make the error answer as large as itself.
 const DETAIL_VALUE_MAX: usize = 64;
+
+/// quick-xml's own error messages are cut to this many characters, once the names they quote
+/// are cut to [`DETAIL_VALUE_MAX`]; the longest it writes today (a mismatched end tag with
+/// both names cut) is 191. With its prefix, a detail stays under 256 characters.
+const XML_MESSAGE_MAX: usize = 200;
 
 /// Why a document was refused: the EM code to answer with and a short English detail that
 /// names the offending element. The detail is meant for a developer and is shown after the
@@ -127,8 +133,9 @@ fn read_tree(xml: &str) -> Result<Element, ParseError> {
     loop {
         let event = reader.read_event().map_err(|e| {
             ParseError::syntax(format!(
-                "malformed XML at byte {}: {e}",
-                reader.error_position()
+                "malformed XML at byte {}: {}",
+                reader.error_position(),
+                xml_error_message(e)
             ))
         })?;
         let is_blank = matches!(&event, Event::Text(t) if trim_xml(t).is_empty());
@@ -223,6 +230,38 @@ fn read_tree(xml: &str) -> Result<Element, ParseError> {
         )));
     }
     root.ok_or_else(|| ParseError::syntax("empty document: no root element"))
+}
+
+/// quick-xml's message for `e`, with the names it quotes from the input cut like any other
+/// input-derived value. Its messages for mismatched and unclosed tags quote the tag names in
+/// full, so without this a document made of one long mismatched tag pair would get an error
+/// detail twice its own size.
+fn xml_error_message(e: XmlError) -> String {
+    let cut = |s: &str| shorten(s).into_owned();
+    let e = match e {
+        XmlError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
+            XmlError::IllFormed(IllFormedError::MismatchedEndTag {
+                expected: cut(&expected),
+                found: cut(&found),
+            })
+        }
+        XmlError::IllFormed(IllFormedError::UnmatchedEndTag(tag)) => {
+            XmlError::IllFormed(IllFormedError::UnmatchedEndTag(cut(&tag)))
+        }
+        XmlError::IllFormed(IllFormedError::MissingEndTag(tag)) => {
+            XmlError::IllFormed(IllFormedError::MissingEndTag(cut(&tag)))
+        }
+        XmlError::IllFormed(IllFormedError::MissingDeclVersion(Some(attr))) => {
+            XmlError::IllFormed(IllFormedError::MissingDeclVersion(Some(cut(&attr))))
+        }
+        other => other,
+    };
+    // A backstop for messages of other or future quick-xml errors that may quote input.
+    let message = e.to_string();
+    match message.char_indices().nth(XML_MESSAGE_MAX) {
+        Some((end, _)) => format!("{}...", &message[..end]),
+        None => message,
+    }
 }
 
 /// Finishes `element` (trims its text) and attaches it to its parent, or makes it the root.
@@ -1413,6 +1452,41 @@ mod tests {
         let err = parse(&query(&format!("<{long}/>"))).unwrap_err();
         assert_eq!(err.code, ErrorCode::QueryTypeUndetermined);
         assert!(err.detail.len() < 200);
+    }
+
+    #[test]
+    fn xml_errors_quote_tag_names_briefly() {
+        // Found while writing tests/never_panics.rs (its detail-length check): quick-xml's own
+        // messages quote tag names in full, so one long mismatched pair gave a detail twice
+        // the size of the document.
+        let long = "b".repeat(10_000);
+        let long_mb = "é".repeat(10_000);
+        for xml in [
+            format!("<a></{long}>"),
+            format!("<{long}></a>"),
+            format!("<{long}></{long}x>"),
+            format!("<{long_mb}></{long_mb}x>"),
+            format!("<request>{APP}<logoutAll/></{long}>"),
+        ] {
+            let err = parse(&xml).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Parsing);
+            assert!(err.detail.chars().count() < 250, "{}", err.detail);
+            // Both names cut, quick-xml's wording kept whole.
+            assert!(
+                err.detail.contains("ill-formed document: expected `</")
+                    && err.detail.ends_with("` was found"),
+                "{err}"
+            );
+        }
+        let err = parse(&format!("<a></{long}>")).unwrap_err();
+        assert_eq!(
+            err.detail,
+            format!(
+                "malformed XML at byte 3: ill-formed document: expected `</a>`, but `</{}...>` \
+                 was found",
+                &long[..DETAIL_VALUE_MAX]
+            )
+        );
     }
 
     #[test]

@@ -164,6 +164,10 @@ fn check_user(out: &mut String, result: &CheckUserResult) {
 /// Escapes `s` for text and for double-quoted attribute values alike. `'` stays as is:
 /// Cisco's code 3 message quotes the app ID with it, and clients compare that text.
 ///
+/// Tab, line feed and carriage return are written as character references: an XML reader
+/// turns a literal one in an attribute value into a space, and a literal carriage return in
+/// text into a line feed, so only a reference brings them back as sent.
+///
 /// Characters that XML 1.0 cannot carry at all (most C0 controls, U+FFFE, U+FFFF) become
 /// U+FFFD: a device name or message holding one must not make the whole answer ill-formed,
 /// and no escape can represent them.
@@ -174,7 +178,10 @@ fn escape_into(out: &mut String, s: &str) {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'.. => out.push(c),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\u{20}'..='\u{FFFD}' | '\u{10000}'.. => out.push(c),
             _ => out.push('\u{FFFD}'),
         }
     }
@@ -356,9 +363,24 @@ mod tests {
     #[test]
     fn characters_xml_cannot_carry_are_replaced() {
         let r = EmResponse::DeviceUsers(vec![DeviceUserResult::DoesNotExist {
-            name: "a\u{0}b\u{1b}\u{FFFF}\tc".into(),
+            name: "a\u{0}b\u{1b}\u{FFFF}c".into(),
         }]);
-        assert!(body(&r).contains("<device name=\"a\u{FFFD}b\u{FFFD}\u{FFFD}\tc\">"));
+        assert!(body(&r).contains("<device name=\"a\u{FFFD}b\u{FFFD}\u{FFFD}c\">"));
+    }
+
+    #[test]
+    fn tab_and_line_ends_are_references() {
+        // Found by tests/never_panics.rs: a literal tab or line feed in an attribute value is
+        // read as a space, and a literal carriage return in text as a line feed.
+        let r = EmResponse::DeviceUsers(vec![DeviceUserResult::DoesNotExist {
+            name: "a\tb\nc\r\nd".into(),
+        }]);
+        assert!(body(&r).contains("<device name=\"a&#9;b&#10;c&#13;&#10;d\">"));
+        let r = EmResponse::Failure(Failure {
+            code: ErrorCode::Parsing,
+            message: "x\ry\tz".into(),
+        });
+        assert!(body(&r).contains("<error code=\"1\">x&#13;y&#9;z</error>"));
     }
 
     #[test]
