@@ -46,6 +46,11 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 pub struct VerifiedCache {
     key: [u8; 32],
     seen: Mutex<HashSet<[u8; 32]>>,
+    /// argon2 runs at once. Each takes ~19 MiB and a core for tens of milliseconds: a burst of
+    /// first requests (a restart under load, or a guesser with many addresses) must queue here
+    /// rather than take the memory of one run per request.
+    slots: tokio::sync::Semaphore,
+    runs: std::sync::atomic::AtomicU64,
 }
 
 /// Bound on remembered checks; past it the cache starts over (a rare re-verification is cheap
@@ -56,9 +61,12 @@ impl Default for VerifiedCache {
     fn default() -> Self {
         let mut key = [0u8; 32];
         rand::fill(&mut key);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         VerifiedCache {
             key,
             seen: Mutex::new(HashSet::new()),
+            slots: tokio::sync::Semaphore::new(cores),
+            runs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -79,11 +87,24 @@ impl VerifiedCache {
         stored.iter().any(|h| seen.contains(&self.tag(h, secret)))
     }
 
+    /// How many argon2 checks have run (each may try several stored hashes).
+    pub fn argon2_runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether `secret` matches any of `stored`; runs argon2 on a blocking thread on a miss.
     pub async fn verify_any(&self, secret: &str, stored: &[String]) -> bool {
         if self.is_cached(secret, stored) {
             return true;
         }
+        let Ok(_slot) = self.slots.acquire().await else {
+            return false;
+        };
+        // Requests that queued behind a check of the same secret find its result here.
+        if self.is_cached(secret, stored) {
+            return true;
+        }
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let secret_owned = secret.to_string();
         let stored_owned = stored.to_vec();
         let matched = tokio::task::spawn_blocking(move || {
@@ -195,6 +216,23 @@ mod tests {
         assert!(cache.verify_any("s2", &new).await);
         let both = vec![new[0].clone(), hash("s3")];
         assert!(cache.verify_any("s3", &both).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_first_checks_runs_argon2_at_most_once_per_slot() {
+        let cache = std::sync::Arc::new(VerifiedCache::default());
+        let stored = vec![hash("burst")];
+        let checks: Vec<_> = (0..32)
+            .map(|_| {
+                let (cache, stored) = (cache.clone(), stored.clone());
+                tokio::spawn(async move { cache.verify_any("burst", &stored).await })
+            })
+            .collect();
+        for c in checks {
+            assert!(c.await.unwrap());
+        }
+        let slots = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        assert!(cache.argon2_runs() <= slots, "{} runs", cache.argon2_runs());
     }
 
     #[test]
