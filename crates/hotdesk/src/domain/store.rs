@@ -68,24 +68,90 @@ pub trait Tx {
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
 }
 
-/// The backend as the domain sees it.
-#[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
-    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>>;
-    async fn user(&self, id: &Key) -> StoreResult<Option<User>>;
-    async fn device(&self, name: &Key) -> StoreResult<Option<Device>>;
-    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
-    async fn policy(&self) -> StoreResult<Policy>;
+/// The reads a read job may use, all in one consistent snapshot.
+pub trait Reader {
+    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
+    fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
+    fn policy(&mut self) -> StoreResult<Policy>;
     /// The device with its current login, hiding a login that is due at `now` (the scheduler
     /// may not have removed it yet, but it is over).
-    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>>;
+    fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>>;
     /// The user's logins that are not due at `now`.
-    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>>;
+    fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>>;
     /// The earliest deadline of any login.
-    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>>;
+    fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
-    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
-    async fn counts(&self) -> StoreResult<DirectoryCounts>;
+    fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
+    fn counts(&mut self) -> StoreResult<DirectoryCounts>;
+}
+
+/// A read job. See [`run_read`] for the typed way to build one.
+pub type ReadJob = Box<dyn FnOnce(&mut dyn Reader) -> StoreResult<Box<dyn Any + Send>> + Send>;
+
+/// The backend as the domain sees it: two doors, one for reads and one for writes. A request
+/// gathers everything it needs to read in one job, so it crosses to a database thread (or
+/// makes a round trip) once, not once per fact.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Run a read job on one snapshot.
+    async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>>;
     /// Run a write job in a transaction; answers after commit.
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>>;
+
+    // One-fact conveniences for callers off the hot path (tests, start-up, the scheduler).
+    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
+        let id = id.clone();
+        run_read(self, move |r| r.app(&id)).await
+    }
+    async fn user(&self, id: &Key) -> StoreResult<Option<User>> {
+        let id = id.clone();
+        run_read(self, move |r| r.user(&id)).await
+    }
+    async fn device(&self, name: &Key) -> StoreResult<Option<Device>> {
+        let name = name.clone();
+        run_read(self, move |r| r.device(&name)).await
+    }
+    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        let name = name.clone();
+        run_read(self, move |r| r.profile(&name)).await
+    }
+    async fn policy(&self) -> StoreResult<Policy> {
+        run_read(self, |r| r.policy()).await
+    }
+    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
+        let name = name.clone();
+        run_read(self, move |r| r.device_state(&name, now)).await
+    }
+    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
+        let user = user.clone();
+        run_read(self, move |r| r.user_logins(&user, now)).await
+    }
+    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>> {
+        run_read(self, |r| r.next_deadline()).await
+    }
+    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        run_read(self, move |r| r.events_after(after, limit)).await
+    }
+    async fn counts(&self) -> StoreResult<DirectoryCounts> {
+        run_read(self, |r| r.counts()).await
+    }
+}
+
+/// Run `f` as one read job and hand back its typed result.
+pub async fn run_read<S, T, F>(store: &S, f: F) -> StoreResult<T>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Reader) -> StoreResult<T> + Send + 'static,
+{
+    let job: ReadJob =
+        Box::new(move |r: &mut dyn Reader| Ok(Box::new(f(r)?) as Box<dyn Any + Send>));
+    store
+        .read(job)
+        .await?
+        .downcast::<T>()
+        .map(|b| *b)
+        .map_err(|_| StoreError::Database("a read returned an unexpected type".into()))
 }

@@ -6,6 +6,7 @@ use hotdesk_proto::{AppInfo, Credential};
 use super::{EmService, RequestContext, same};
 use crate::domain::error::EmError;
 use crate::domain::model::Key;
+use crate::domain::store::{Reader, StoreResult};
 
 /// An authenticated caller of the EM API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,43 +37,49 @@ impl Caller {
     }
 }
 
+/// The stored secrets of whoever an `appID` names.
+pub(crate) struct Credentials {
+    caller: Caller,
+    hashes: Vec<String>,
+}
+
+/// An application user by that ID, else an end user with an API password.
+pub(super) fn credentials(r: &mut dyn Reader, id: &Key) -> StoreResult<Option<Credentials>> {
+    if let Some(a) = r.app(id)? {
+        return Ok(Some(Credentials {
+            caller: Caller {
+                id: a.id,
+                proxy: a.proxy,
+            },
+            hashes: a.certificate_hashes,
+        }));
+    }
+    Ok(r.user(id)?.and_then(|u| {
+        u.password_hash.map(|hash| Credentials {
+            caller: Caller {
+                id: u.id,
+                proxy: false,
+            },
+            hashes: vec![hash],
+        })
+    }))
+}
+
 impl EmService {
     /// Code 3 for an unknown ID, a wrong certificate, an `appEncryptedCertificate` (Cisco's
     /// scheme is not public) or a caller that failed too often lately.
     pub(super) async fn authenticate(
         &self,
         app: &AppInfo,
+        found: Option<Credentials>,
         ctx: &RequestContext,
     ) -> Result<Caller, EmError> {
         let refuse = || EmError::AppAuth(app.app_id.clone());
         let key = Key::of(&app.app_id);
         let now = self.clock.now();
-        let Credential::Plain(secret) = &app.certificate else {
-            self.throttle.record_failure(&key, ctx.peer, now);
-            return Err(refuse());
-        };
-        let (caller, hashes) = if let Some(a) = self.store.app(&key).await? {
-            (
-                Caller {
-                    id: a.id,
-                    proxy: a.proxy,
-                },
-                a.certificate_hashes,
-            )
-        } else if let Some(u) = self
-            .store
-            .user(&key)
-            .await?
-            .filter(|u| u.password_hash.is_some())
-        {
-            (
-                Caller {
-                    id: u.id,
-                    proxy: false,
-                },
-                u.password_hash.into_iter().collect(),
-            )
-        } else {
+        let (Credential::Plain(secret), Some(Credentials { caller, hashes })) =
+            (&app.certificate, found)
+        else {
             self.throttle.record_failure(&key, ctx.peer, now);
             return Err(refuse());
         };

@@ -4,42 +4,38 @@ use hotdesk_proto::{ExclusiveDuration, Login as LoginRequest};
 
 use super::expiry::{end_login, expire_due};
 use super::origin::check_origin;
-use super::{Caller, EmService, RequestContext, same};
+use super::{Caller, EmService, RequestContext, WriteFacts, same};
 use crate::domain::clock::Timestamp;
 use crate::domain::error::EmError;
 use crate::domain::model::{EventKind, Key, Login, MultipleLogin, NewEvent, Policy, User};
 use crate::domain::run_tx;
-use crate::domain::store::{StoreResult, Tx};
+use crate::domain::store::{Reader, StoreResult, Tx};
 
 impl EmService {
-    /// The checks run in DESIGN §1.3's order; the last two (device taken, multiple login) run
-    /// inside the write transaction so that racing logins cannot both pass them.
+    /// The checks run in DESIGN §1.3's order over facts read up front; the last two (device
+    /// taken, multiple login) run inside the write transaction so that racing logins cannot
+    /// both pass them.
     pub(super) async fn login(
         &self,
         caller: &Caller,
-        policy: &Policy,
+        facts: WriteFacts,
         req: LoginRequest,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
+        let policy = &facts.policy;
         caller.may_act_for(&req.user_id)?;
         let _slot = self.write_slot(policy)?;
         check_origin(policy, &req.origin, ctx)?;
-        let device = self
-            .store
-            .device(&Key::of(&req.device_name))
-            .await?
+        let device = facts
+            .device
             .ok_or_else(|| EmError::DeviceNotFound(req.device_name.clone()))?;
         if !device.em_enabled {
             return Err(EmError::DeviceLogonDisabled(device.name));
         }
-        let user = self
-            .store
-            .user(&Key::of(&req.user_id))
-            .await?
+        let user = facts
+            .user
             .ok_or_else(|| EmError::UserNotFound(req.user_id.clone()))?;
-        let profile = self
-            .choose_profile(&user, req.device_profile.as_deref())
-            .await?;
+        let profile = facts.profile.ok_or(EmError::ProfileNotFound)?;
         let now = self.clock.now();
         let login = Login {
             device: device.name,
@@ -61,21 +57,23 @@ impl EmService {
         }
         Ok(())
     }
+}
 
-    /// The profile asked for, if it is associated with the user; else the user's default (the
-    /// first associated). Either way it must still exist (code 12).
-    async fn choose_profile(&self, user: &User, asked: Option<&str>) -> Result<String, EmError> {
-        let chosen = match asked {
-            Some(name) => user.profiles.iter().find(|p| same(p, name)),
-            None => user.profiles.first(),
-        };
-        let chosen = chosen.ok_or(EmError::ProfileNotFound)?;
-        let profile = self
-            .store
-            .profile(&Key::of(chosen))
-            .await?
-            .ok_or(EmError::ProfileNotFound)?;
-        Ok(profile.name)
+/// The profile a login will use, as provisioned: the one asked for if it is associated with
+/// the user, else the user's default (the first associated); `None` (code 12) if there is no
+/// such association or the profile no longer exists.
+pub(super) fn chosen_profile(
+    r: &mut dyn Reader,
+    user: &User,
+    asked: Option<&str>,
+) -> StoreResult<Option<String>> {
+    let chosen = match asked {
+        Some(name) => user.profiles.iter().find(|p| same(p, name)),
+        None => user.profiles.first(),
+    };
+    match chosen {
+        Some(name) => Ok(r.profile(&Key::of(name))?.map(|p| p.name)),
+        None => Ok(None),
     }
 }
 

@@ -4,26 +4,25 @@ use hotdesk_proto::Logout as LogoutRequest;
 
 use super::expiry::{end_login, expire_due};
 use super::origin::check_origin;
-use super::{Caller, EmService, RequestContext};
+use super::{Caller, EmService, RequestContext, WriteFacts};
 use crate::domain::error::EmError;
-use crate::domain::model::{EventKind, Key, Policy};
+use crate::domain::model::{EventKind, Key};
 use crate::domain::run_tx;
 
 impl EmService {
     pub(super) async fn logout(
         &self,
         caller: &Caller,
-        policy: &Policy,
+        facts: WriteFacts,
         req: LogoutRequest,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
-        let _slot = self.write_slot(policy)?;
-        check_origin(policy, &req.origin, ctx)?;
-        let key = Key::of(&req.device_name);
-        self.store
-            .device(&key)
-            .await?
+        let _slot = self.write_slot(&facts.policy)?;
+        check_origin(&facts.policy, &req.origin, ctx)?;
+        let device = facts
+            .device
             .ok_or_else(|| EmError::DeviceNotFound(req.device_name.clone()))?;
+        let key = Key::of(&device.name);
         let now = self.clock.now();
         let caller = caller.clone();
         run_tx(self.store.as_ref(), move |tx| {

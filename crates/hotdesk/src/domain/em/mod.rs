@@ -20,9 +20,10 @@ use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::error::EmError;
-use super::model::{Key, Policy};
+use super::model::{Device, Key, Policy, User};
 use super::secrets::{FailureThrottle, VerifiedCache};
 use super::store::Store;
+use super::store::run_read;
 
 pub use auth::Caller;
 pub(crate) use expiry::expire_due;
@@ -117,15 +118,52 @@ impl EmService {
         op: Operation,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
-        let policy = self.store.policy().await?;
-        let caller = self.authenticate(app, ctx).await?;
+        let mut facts = self.write_facts(app, &op).await?;
+        let caller = self
+            .authenticate(app, facts.credentials.take(), ctx)
+            .await?;
         match op {
-            Operation::Login(login) => self.login(&caller, &policy, login, ctx).await,
-            Operation::Logout(logout) => self.logout(&caller, &policy, logout, ctx).await,
+            Operation::Login(login) => self.login(&caller, facts, login, ctx).await,
+            Operation::Logout(logout) => self.logout(&caller, facts, logout, ctx).await,
             Operation::LogoutAll { origin } => {
-                self.logout_all(&caller, &policy, &origin, ctx).await
+                self.logout_all(&caller, &facts.policy, &origin, ctx).await
             }
         }
+    }
+
+    /// Everything a write request checks before its transaction, read in one job. Reading a
+    /// fact that an earlier check makes moot costs less than another trip to the database.
+    async fn write_facts(
+        &self,
+        app: &hotdesk_proto::AppInfo,
+        op: &Operation,
+    ) -> Result<WriteFacts, EmError> {
+        let app_key = Key::of(&app.app_id);
+        let (device, user, asked) = match op {
+            Operation::Login(l) => (
+                Some(Key::of(&l.device_name)),
+                Some(Key::of(&l.user_id)),
+                l.device_profile.clone(),
+            ),
+            Operation::Logout(l) => (Some(Key::of(&l.device_name)), None, None),
+            Operation::LogoutAll { .. } => (None, None, None),
+        };
+        let facts = run_read(self.store.as_ref(), move |r| {
+            let user = user.map(|u| r.user(&u)).transpose()?.flatten();
+            let profile = match &user {
+                Some(u) => login::chosen_profile(r, u, asked.as_deref())?,
+                None => None,
+            };
+            Ok(WriteFacts {
+                policy: r.policy()?,
+                credentials: auth::credentials(r, &app_key)?,
+                device: device.map(|d| r.device(&d)).transpose()?.flatten(),
+                user,
+                profile,
+            })
+        })
+        .await?;
+        Ok(facts)
     }
 
     /// One slot of the write limiter, or code 26 at once: a full server says so instead of
@@ -138,6 +176,18 @@ impl EmService {
         }
         Ok(slot)
     }
+}
+
+/// What a write request read (see [`EmService::write_facts`]).
+struct WriteFacts {
+    policy: Policy,
+    credentials: Option<auth::Credentials>,
+    /// The device named, if it exists.
+    device: Option<Device>,
+    /// The user to log in, if it exists.
+    user: Option<User>,
+    /// The profile the login will use (as provisioned), if one is associated and exists.
+    profile: Option<String>,
 }
 
 /// The loggable part of an EM write, taken before the request is consumed.

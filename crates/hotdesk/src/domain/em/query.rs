@@ -1,13 +1,16 @@
-//! `<query>`: who is where, which profiles a user has, whether a user exists. Reads only.
+//! `<query>`: who is where, which profiles a user has, whether a user exists. Reads only:
+//! one read job for the caller, one for the answer, however many names the query carries.
 
 use hotdesk_proto::{
     AppInfo, CheckUserResult, DeviceProfileResult, DeviceUserResult, EmResponse, ProfileEntry,
     Query, UserDevices, UserDevicesResult, UserProfiles,
 };
 
-use super::{EmService, RequestContext};
+use super::{Caller, EmService, RequestContext, auth};
+use crate::domain::clock::Timestamp;
 use crate::domain::error::EmError;
 use crate::domain::model::Key;
+use crate::domain::store::{Reader, StoreResult, run_read};
 
 impl EmService {
     /// A caller without proxy rights may ask only about itself: deviceUserQuery (which reveals
@@ -18,111 +21,117 @@ impl EmService {
         query: Query,
         ctx: &RequestContext,
     ) -> Result<EmResponse, EmError> {
-        let caller = self.authenticate(app, ctx).await?;
+        let app_key = Key::of(&app.app_id);
+        let found = run_read(self.store.as_ref(), move |r| auth::credentials(r, &app_key)).await?;
+        let caller = self.authenticate(app, found, ctx).await?;
+        allowed(&caller, &query)?;
         let now = self.clock.now();
-        match query {
-            Query::DeviceUser { device_names } => {
-                caller.needs_proxy()?;
-                let remember = self.store.policy().await?.remember_last_user;
-                let mut results = Vec::with_capacity(device_names.len());
-                for name in device_names {
-                    results.push(match self.store.device_state(&Key::of(&name), now).await? {
-                        Some(state) => DeviceUserResult::Exists {
-                            name: state.device.name,
-                            user: state.login.map(|l| l.user),
-                            last_login: state.last_user.filter(|_| remember),
-                            emcc: false,
-                        },
-                        None => DeviceUserResult::DoesNotExist { name },
-                    });
-                }
-                Ok(EmResponse::DeviceUsers(results))
+        Ok(run_read(self.store.as_ref(), move |r| answer(r, query, now)).await?)
+    }
+}
+
+fn allowed(caller: &Caller, query: &Query) -> Result<(), EmError> {
+    match query {
+        Query::DeviceUser { .. } => caller.needs_proxy(),
+        Query::UserDevices { user_ids }
+        | Query::DeviceProfile { user_ids }
+        | Query::CheckUser { user_ids } => {
+            user_ids.iter().try_for_each(|id| caller.may_act_for(id))
+        }
+    }
+}
+
+/// The answer, from one snapshot. Names come back as provisioned, or as asked when unknown.
+fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmResponse> {
+    Ok(match query {
+        Query::DeviceUser { device_names } => {
+            let remember = r.policy()?.remember_last_user;
+            let mut results = Vec::with_capacity(device_names.len());
+            for name in device_names {
+                results.push(match r.device_state(&Key::of(&name), now)? {
+                    Some(state) => DeviceUserResult::Exists {
+                        name: state.device.name,
+                        user: state.login.map(|l| l.user),
+                        last_login: state.last_user.filter(|_| remember),
+                        emcc: false,
+                    },
+                    None => DeviceUserResult::DoesNotExist { name },
+                });
             }
-            Query::UserDevices { user_ids } => {
-                ids_allowed(&caller, &user_ids)?;
-                let mut results = Vec::with_capacity(user_ids.len());
-                for id in user_ids {
-                    let key = Key::of(&id);
-                    results.push(match self.store.user(&key).await? {
-                        Some(user) => {
-                            let devices: Vec<String> = self
-                                .store
-                                .user_logins(&key, now)
-                                .await?
-                                .into_iter()
-                                .map(|l| l.device)
-                                .collect();
-                            let devices = if devices.is_empty() {
+            EmResponse::DeviceUsers(results)
+        }
+        Query::UserDevices { user_ids } => {
+            let mut results = Vec::with_capacity(user_ids.len());
+            for id in user_ids {
+                let key = Key::of(&id);
+                results.push(match r.user(&key)? {
+                    Some(user) => {
+                        let devices: Vec<String> = r
+                            .user_logins(&key, now)?
+                            .into_iter()
+                            .map(|l| l.device)
+                            .collect();
+                        UserDevicesResult {
+                            user_id: user.id,
+                            devices: if devices.is_empty() {
                                 UserDevices::None
                             } else {
                                 UserDevices::LoggedIn(devices)
-                            };
-                            UserDevicesResult {
-                                user_id: user.id,
-                                devices,
-                            }
+                            },
                         }
-                        None => UserDevicesResult {
-                            user_id: id,
-                            devices: UserDevices::DoesNotExist,
-                        },
-                    });
-                }
-                Ok(EmResponse::UserDevices(results))
+                    }
+                    None => UserDevicesResult {
+                        user_id: id,
+                        devices: UserDevices::DoesNotExist,
+                    },
+                });
             }
-            Query::DeviceProfile { user_ids } => {
-                ids_allowed(&caller, &user_ids)?;
-                let mut results = Vec::with_capacity(user_ids.len());
-                for id in user_ids {
-                    results.push(match self.store.user(&Key::of(&id)).await? {
-                        Some(user) if user.profiles.is_empty() => DeviceProfileResult {
-                            user_id: user.id,
-                            profiles: UserProfiles::None,
-                        },
-                        Some(user) => {
-                            let entries = user
-                                .profiles
+            EmResponse::UserDevices(results)
+        }
+        Query::DeviceProfile { user_ids } => {
+            let mut results = Vec::with_capacity(user_ids.len());
+            for id in user_ids {
+                results.push(match r.user(&Key::of(&id))? {
+                    Some(user) if user.profiles.is_empty() => DeviceProfileResult {
+                        user_id: user.id,
+                        profiles: UserProfiles::None,
+                    },
+                    Some(user) => DeviceProfileResult {
+                        user_id: user.id,
+                        profiles: UserProfiles::Profiles(
+                            user.profiles
                                 .into_iter()
                                 .enumerate()
                                 .map(|(i, name)| ProfileEntry {
                                     name,
                                     is_default: i == 0,
                                 })
-                                .collect();
-                            DeviceProfileResult {
-                                user_id: user.id,
-                                profiles: UserProfiles::Profiles(entries),
-                            }
-                        }
-                        None => DeviceProfileResult {
-                            user_id: id,
-                            profiles: UserProfiles::DoesNotExist,
-                        },
-                    });
-                }
-                Ok(EmResponse::DeviceProfiles(results))
+                                .collect(),
+                        ),
+                    },
+                    None => DeviceProfileResult {
+                        user_id: id,
+                        profiles: UserProfiles::DoesNotExist,
+                    },
+                });
             }
-            Query::CheckUser { user_ids } => {
-                ids_allowed(&caller, &user_ids)?;
-                let mut results = Vec::with_capacity(user_ids.len());
-                for id in user_ids {
-                    results.push(match self.store.user(&Key::of(&id)).await? {
-                        Some(user) => CheckUserResult {
-                            user_id: user.id,
-                            exists: true,
-                        },
-                        None => CheckUserResult {
-                            user_id: id,
-                            exists: false,
-                        },
-                    });
-                }
-                Ok(EmResponse::CheckUser(results))
-            }
+            EmResponse::DeviceProfiles(results)
         }
-    }
-}
-
-fn ids_allowed(caller: &super::Caller, ids: &[String]) -> Result<(), EmError> {
-    ids.iter().try_for_each(|id| caller.may_act_for(id))
+        Query::CheckUser { user_ids } => {
+            let mut results = Vec::with_capacity(user_ids.len());
+            for id in user_ids {
+                results.push(match r.user(&Key::of(&id))? {
+                    Some(user) => CheckUserResult {
+                        user_id: user.id,
+                        exists: true,
+                    },
+                    None => CheckUserResult {
+                        user_id: id,
+                        exists: false,
+                    },
+                });
+            }
+            EmResponse::CheckUser(results)
+        }
+    })
 }

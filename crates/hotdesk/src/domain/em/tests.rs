@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::{EmService, RequestContext};
 use crate::domain::clock::{ManualClock, Timestamp};
 use crate::domain::model::*;
-use crate::domain::store::{Store, StoreError, StoreResult, TxJob};
+use crate::domain::store::{ReadJob, Store, StoreError, StoreResult, TxJob};
 use crate::domain::{Clock, directory};
 use crate::store::sqlite::SqliteStore;
 
@@ -29,35 +29,8 @@ struct Faulty {
 
 #[async_trait::async_trait]
 impl Store for Faulty {
-    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
-        self.inner.app(id).await
-    }
-    async fn user(&self, id: &Key) -> StoreResult<Option<User>> {
-        self.inner.user(id).await
-    }
-    async fn device(&self, name: &Key) -> StoreResult<Option<Device>> {
-        self.inner.device(name).await
-    }
-    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        self.inner.profile(name).await
-    }
-    async fn policy(&self) -> StoreResult<Policy> {
-        self.inner.policy().await
-    }
-    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
-        self.inner.device_state(name, now).await
-    }
-    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
-        self.inner.user_logins(user, now).await
-    }
-    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>> {
-        self.inner.next_deadline().await
-    }
-    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
-        self.inner.events_after(after, limit).await
-    }
-    async fn counts(&self) -> StoreResult<DirectoryCounts> {
-        self.inner.counts().await
+    async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.inner.read(job).await
     }
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
         if self.gate.available_permits() == 0 {

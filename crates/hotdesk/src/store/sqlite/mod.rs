@@ -21,8 +21,8 @@ pub use writer::WriterStats;
 
 use super::OpenError;
 use crate::domain::{
-    AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key, Login, Policy, Store,
-    StoreError, StoreResult, Timestamp, TxJob, User,
+    AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key, Login, Policy,
+    ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob, User,
 };
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -146,7 +146,7 @@ impl SqliteStore {
 
     /// Run `f` on a read connection inside one read transaction, so a read made of several
     /// statements (a user and its profiles, a device and its login) sees one committed state.
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    async fn read_snapshot<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -245,66 +245,65 @@ impl ReaderPool {
     }
 }
 
+/// The [`Reader`] over one connection inside a read transaction.
+struct ConnReader<'c>(&'c Connection);
+
+impl Reader for ConnReader<'_> {
+    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
+        queries::app(self.0, id)
+    }
+
+    fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
+        queries::user(self.0, id)
+    }
+
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
+        Ok(queries::device(self.0, name)?.map(|(device, _)| device))
+    }
+
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        queries::profile(self.0, name)
+    }
+
+    fn policy(&mut self) -> StoreResult<Policy> {
+        queries::policy(self.0)
+    }
+
+    fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
+        let Some((device, last_user)) = queries::device(self.0, name)? else {
+            return Ok(None);
+        };
+        let login = queries::device_login(self.0, name, Some(now))?;
+        Ok(Some(DeviceState {
+            device,
+            login,
+            last_user,
+        }))
+    }
+
+    fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
+        queries::user_logins(self.0, user, Some(now))
+    }
+
+    fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>> {
+        queries::next_deadline(self.0)
+    }
+
+    fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        queries::events_after(self.0, after, limit)
+    }
+
+    fn counts(&mut self) -> StoreResult<DirectoryCounts> {
+        queries::counts(self.0)
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
-        let id = id.clone();
-        self.read(move |c| queries::app(c, &id)).await
-    }
-
-    async fn user(&self, id: &Key) -> StoreResult<Option<User>> {
-        let id = id.clone();
-        self.read(move |c| queries::user(c, &id)).await
-    }
-
-    async fn device(&self, name: &Key) -> StoreResult<Option<Device>> {
-        let name = name.clone();
-        self.read(move |c| Ok(queries::device(c, &name)?.map(|(device, _)| device)))
-            .await
-    }
-
-    async fn profile(&self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        let name = name.clone();
-        self.read(move |c| queries::profile(c, &name)).await
-    }
-
-    async fn policy(&self) -> StoreResult<Policy> {
-        self.read(queries::policy).await
-    }
-
-    async fn device_state(&self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
-        let name = name.clone();
-        self.read(move |c| {
-            let Some((device, last_user)) = queries::device(c, &name)? else {
-                return Ok(None);
-            };
-            let login = queries::device_login(c, &name, Some(now))?;
-            Ok(Some(DeviceState {
-                device,
-                login,
-                last_user,
-            }))
-        })
-        .await
-    }
-
-    async fn user_logins(&self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
-        let user = user.clone();
-        self.read(move |c| queries::user_logins(c, &user, Some(now)))
-            .await
-    }
-
-    async fn next_deadline(&self) -> StoreResult<Option<Timestamp>> {
-        self.read(queries::next_deadline).await
-    }
-
-    async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
-        self.read(move |c| queries::events_after(c, after, limit))
-            .await
-    }
-
-    async fn counts(&self) -> StoreResult<DirectoryCounts> {
-        self.read(queries::counts).await
+    /// One pooled connection, one read transaction, on one blocking thread: however many
+    /// facts the job reads.
+    async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.read_snapshot(move |c| job(&mut ConnReader(c))).await
     }
 
     /// Queue the job for the writer and wait for its batch to commit. Once queued, the job
