@@ -127,7 +127,7 @@ pub fn parse(file: &str, text: &str) -> Result<DirectoryFile, DirectoryError> {
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before
         .rsplit('\n')

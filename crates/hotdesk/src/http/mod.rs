@@ -10,14 +10,20 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::domain::{Clock, EmService, Store, scheduler};
 
 /// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
 /// thousand names fits in 64 KiB. Past it: HTTP 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long one request may take, reading its body included. A client that trickles its body
+/// (or never finishes it) gets HTTP 408 instead of holding a connection and a task forever.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -28,7 +34,6 @@ pub(crate) struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    em: Arc<EmService>,
     scheduler: tokio::task::JoinHandle<()>,
     scheduler_stop: Arc<Notify>,
 }
@@ -55,16 +60,19 @@ impl Application {
         let scheduler_stop = Arc::new(Notify::new());
         let em = Arc::new(EmService::new(store.clone(), clock.clone(), wake.clone()));
         let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
-        let state = AppState { em: em.clone() };
+        let state = AppState { em };
         let router = Router::new()
             .merge(em::routes())
             .merge(ops::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
             .with_state(state);
         Ok(Application {
             listener,
             router,
-            em,
             scheduler,
             scheduler_stop,
         })
@@ -74,10 +82,6 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    pub fn em(&self) -> &Arc<EmService> {
-        &self.em
     }
 
     /// Serve until `shutdown` completes, then finish the requests in flight and stop.

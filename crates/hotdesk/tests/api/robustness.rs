@@ -179,3 +179,24 @@ async fn other_methods_are_not_500() {
         .unwrap();
     assert_eq!(r.status(), 405);
 }
+
+/// tokio's paused clock jumps to the server's timer once every task waits: the 30 s pass in
+/// no time at all.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_finishes_its_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /emservice/EMServiceServlet HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nxml=%3C";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    // A bound of our own, later than the server's, so a missing timeout fails instead of hanging.
+    let n = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut answer))
+        .await
+        .expect("the server answers before our own minute is up")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}

@@ -22,8 +22,7 @@ use super::clock::Clock;
 use super::error::EmError;
 use super::model::{Device, Key, Policy, User};
 use super::secrets::{FailureThrottle, VerifiedCache};
-use super::store::Store;
-use super::store::run_read;
+use super::store::{Store, run_read};
 
 pub use auth::Caller;
 pub(crate) use expiry::expire_due;
@@ -58,14 +57,6 @@ impl EmService {
             in_flight: AtomicU32::new(0),
             deadline_added,
         }
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
     }
 
     /// EM writes in flight right now ("Requests In Progress").
