@@ -19,6 +19,7 @@
 mod codes;
 pub mod dtd;
 mod encoding;
+pub mod nbi;
 mod parse;
 mod render;
 

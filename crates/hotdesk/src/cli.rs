@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::admin::AdminSettings;
 use crate::domain::{Clock, SystemClock, Timestamp, directory};
 use crate::http::{Application, shutdown_signal};
 use crate::store;
@@ -47,6 +48,12 @@ struct Serve {
     /// Load the built-in demo directory when the database is empty.
     #[arg(long)]
     demo: bool,
+    /// Minutes of inactivity after which an admin API session ends.
+    #[arg(long, env = "HOTDESK_SESSION_TIMEOUT_MINS", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    session_timeout_mins: u32,
+    /// Admin API sessions open at once, at most; one more login gets code 9.
+    #[arg(long, env = "HOTDESK_MAX_SESSIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    max_sessions: u32,
     /// Start the clock at this instant (milliseconds since the Unix epoch). For tests that must
     /// see time pass while the service is down, without waiting for it.
     #[arg(long, hide = true, env = "HOTDESK_CLOCK_START")]
@@ -117,7 +124,11 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
             println!("demo: the database is not empty; nothing loaded");
         }
     }
-    let app = Application::build(store, clock, &args.listen).await?;
+    let admin = AdminSettings {
+        session_timeout: std::time::Duration::from_secs(u64::from(args.session_timeout_mins) * 60),
+        max_sessions: args.max_sessions,
+    };
+    let app = Application::build(store, clock, &args.listen, admin).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, database = %args.db.database, "hotdesk listening");
     println!("hotdesk listening on http://{addr}");

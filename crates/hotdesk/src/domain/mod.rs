@@ -3,6 +3,7 @@
 //! Nothing here knows HTTP, SQL or a particular database: the wire layer parses a request into
 //! `hotdesk_proto` types and hands it to [`EmService`]; the store backends implement [`Store`].
 
+pub mod admin;
 pub mod clock;
 pub mod directory;
 mod em;

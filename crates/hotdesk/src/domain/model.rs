@@ -201,6 +201,8 @@ pub enum EventKind {
     AutoLogout,
     LogoutAll,
     ConfigChange,
+    /// An admin API session began or ended (who, from where).
+    AdminSession,
 }
 
 impl EventKind {
@@ -211,6 +213,7 @@ impl EventKind {
             EventKind::AutoLogout => "autoLogout",
             EventKind::LogoutAll => "logoutAll",
             EventKind::ConfigChange => "configChange",
+            EventKind::AdminSession => "adminSession",
         }
     }
 
@@ -221,6 +224,7 @@ impl EventKind {
             EventKind::AutoLogout,
             EventKind::LogoutAll,
             EventKind::ConfigChange,
+            EventKind::AdminSession,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -385,4 +389,21 @@ mod tests {
         };
         assert_eq!(bad.problems().len(), 2);
     }
+}
+
+/// A live session of the admin API. The cookie itself is never stored: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    /// Hex SHA-256 of the `asCookie` value.
+    pub token_hash: String,
+    pub username: String,
+    /// The account's role now (read with the session, so a changed role applies at once).
+    pub role: Role,
+    pub created_at: Timestamp,
+    /// Inactivity deadline: every authenticated call, ping and heartbeat moves it.
+    pub expires_at: Timestamp,
+    /// Where heartbeats go, when the client asked for them.
+    pub callback_url: Option<String>,
+    /// The address the session was opened from.
+    pub peer: Option<String>,
 }

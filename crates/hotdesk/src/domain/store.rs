@@ -66,6 +66,19 @@ pub trait Tx {
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
+
+    // Admin API sessions.
+    fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()>;
+    /// The session with this token hash, whether or not it has expired; `None` also when its
+    /// account no longer exists.
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
+    /// Move a session's inactivity deadline; `false` if there is no such session.
+    fn touch_session(&mut self, token_hash: &str, expires_at: Timestamp) -> StoreResult<bool>;
+    /// `false` if there was no such session.
+    fn remove_session(&mut self, token_hash: &str) -> StoreResult<bool>;
+    /// Delete sessions whose deadline is at or before `now`; returns how many.
+    fn remove_expired_sessions(&mut self, now: Timestamp) -> StoreResult<u64>;
+    fn session_count(&mut self) -> StoreResult<u64>;
 }
 
 /// The reads a read job may use, all in one consistent snapshot.
@@ -85,6 +98,9 @@ pub trait Reader {
     /// Events with `seq > after`, oldest first, at most `limit`.
     fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
     fn counts(&mut self) -> StoreResult<DirectoryCounts>;
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
+    /// The session with this token hash, expired or not (see [`Tx::session`]).
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
 }
 
 /// A read job. See [`run_read`] for the typed way to build one.

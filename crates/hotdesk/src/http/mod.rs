@@ -1,6 +1,7 @@
 //! The HTTP wire (axum). Handlers only translate: bytes in, a domain call, bytes out.
 
 mod em;
+mod nbi;
 mod ops;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::domain::admin::{AdminService, AdminSettings};
 use crate::domain::{Clock, EmService, Store, scheduler};
 
 /// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
@@ -28,6 +30,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub em: Arc<EmService>,
+    pub admin: Arc<AdminService>,
 }
 
 /// A bound, ready server (zero2prod's `Application`): build it on port 0 in tests.
@@ -45,6 +48,7 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         listen: &str,
+        admin: AdminSettings,
     ) -> anyhow::Result<Self> {
         let ended = scheduler::expire_now(store.as_ref(), clock.as_ref()).await?;
         if !ended.is_empty() {
@@ -59,10 +63,12 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let scheduler_stop = Arc::new(Notify::new());
         let em = Arc::new(EmService::new(store.clone(), clock.clone(), wake.clone()));
+        let admin = Arc::new(AdminService::new(store.clone(), clock.clone(), admin));
         let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
-        let state = AppState { em };
+        let state = AppState { em, admin };
         let router = Router::new()
             .merge(em::routes())
+            .merge(nbi::routes())
             .merge(ops::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TimeoutLayer::with_status_code(

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hotdesk::domain::admin::AdminSettings;
 use hotdesk::domain::{Clock, Event, ManualClock, Store, Timestamp, directory};
 use hotdesk::http::Application;
 use hotdesk::store;
@@ -14,16 +15,22 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
+    pub db_url: String,
+    pub admin: AdminSettings,
     _dir: tempfile::TempDir,
 }
 
 /// The demo directory plus `extra` (TOML in the directory-file format), on a fresh SQLite file.
 pub async fn spawn_app_with(extra: &str) -> TestApp {
+    spawn_app_with_settings(extra, AdminSettings::default()).await
+}
+
+/// As [`spawn_app_with`], with admin API limits of the test's choosing.
+pub async fn spawn_app_with_settings(extra: &str, admin: AdminSettings) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("hotdesk.db");
-    let store = store::open(&format!("sqlite://{}", db_path.display()))
-        .await
-        .unwrap();
+    let db_url = format!("sqlite://{}", db_path.display());
+    let store = store::open(&db_url).await.unwrap();
     let clock = ManualClock::new(T0);
     for (name, text) in [("demo", directory::DEMO), ("extra", extra)] {
         let parsed = directory::parse(name, text).unwrap();
@@ -31,22 +38,31 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
             .await
             .unwrap();
     }
-    let app = Application::build(
-        store.clone(),
-        Arc::new(clock.clone()) as Arc<dyn Clock>,
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let base = serve(store.clone(), &clock, admin).await;
     TestApp {
         base,
         clock,
         store,
         client: reqwest::Client::new(),
+        db_url,
+        admin,
         _dir: dir,
     }
+}
+
+/// Start a server over `store` on a free loopback port; its base URL.
+async fn serve(store: Arc<dyn Store>, clock: &ManualClock, admin: AdminSettings) -> String {
+    let app = Application::build(
+        store,
+        Arc::new(clock.clone()) as Arc<dyn Clock>,
+        "127.0.0.1:0",
+        admin,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    base
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -95,6 +111,13 @@ impl TestApp {
     /// POST the document as the form field `xml`, as Cisco documents.
     pub async fn em(&self, xml: &str) -> String {
         post_em(&self.client, &self.base, xml).await
+    }
+
+    /// Another server process's view: a new store on the same database file, its own server,
+    /// the same clock. Its base URL.
+    pub async fn another_server(&self) -> String {
+        let store = store::open(&self.db_url).await.unwrap();
+        serve(store, &self.clock, self.admin).await
     }
 
     pub async fn events(&self) -> Vec<Event> {

@@ -6,6 +6,7 @@ mod concurrency;
 mod em_api;
 mod errors;
 mod helpers;
+mod nbi_session;
 mod process;
 mod robustness;
 mod time_rules;

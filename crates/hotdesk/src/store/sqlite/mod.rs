@@ -21,8 +21,8 @@ pub use writer::WriterStats;
 
 use super::OpenError;
 use crate::domain::{
-    AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key, Login, Policy,
-    ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob, User,
+    Admin, AdminSession, AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key,
+    Login, Policy, ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob, User,
 };
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -295,6 +295,14 @@ impl Reader for ConnReader<'_> {
 
     fn counts(&mut self) -> StoreResult<DirectoryCounts> {
         queries::counts(self.0)
+    }
+
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
+        queries::admin(self.0, username)
+    }
+
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+        queries::session(self.0, token_hash)
     }
 }
 

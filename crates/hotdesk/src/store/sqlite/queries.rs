@@ -5,8 +5,8 @@
 //! Every lookup is by `key` (the case-folded name, [`Key`]) and returns the name as stored.
 
 use crate::domain::{
-    Admin, AppUser, Device, DeviceProfile, DirectoryCounts, Event, EventKind, Key, Login,
-    MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult, Timestamp, User,
+    Admin, AdminSession, AppUser, Device, DeviceProfile, DirectoryCounts, Event, EventKind, Key,
+    Login, MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult, Timestamp, User,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -155,6 +155,29 @@ pub(super) fn admin(conn: &Connection, key: &Key) -> StoreResult<Option<Admin>> 
         })
         .optional()?;
     Ok(admin)
+}
+
+pub(super) fn session(conn: &Connection, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.token_hash, a.username, a.role, s.created_at, s.expires_at, s.callback_url, s.peer
+         FROM admin_sessions s JOIN admins a ON a.key = s.admin_key
+         WHERE s.token_hash = ?1",
+    )?;
+    let session = st
+        .query_row([token_hash], |r| {
+            let role: String = r.get(2)?;
+            Ok(AdminSession {
+                token_hash: r.get(0)?,
+                username: r.get(1)?,
+                role: Role::parse(&role).ok_or_else(|| bad_value(2, "role", &role))?,
+                created_at: Timestamp(r.get(3)?),
+                expires_at: Timestamp(r.get(4)?),
+                callback_url: r.get(5)?,
+                peer: r.get(6)?,
+            })
+        })
+        .optional()?;
+    Ok(session)
 }
 
 pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {

@@ -129,6 +129,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         detail  TEXT
     );
     "#,
+    // 2: admin API sessions. The account's role is read by joining `admins`, so a changed role
+    // or a deleted account applies to live sessions at once.
+    r#"
+    CREATE TABLE admin_sessions (
+        token_hash   TEXT PRIMARY KEY NOT NULL,
+        admin_key    TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        callback_url TEXT,
+        peer         TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX admin_sessions_by_deadline ON admin_sessions(expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

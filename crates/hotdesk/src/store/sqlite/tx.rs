@@ -7,8 +7,8 @@
 
 use super::queries::{self, LOGIN_COLUMNS, login_from_row};
 use crate::domain::{
-    Admin, AppUser, Device, DeviceProfile, Key, Login, NewEvent, Policy, StoreResult, Timestamp,
-    Tx, User,
+    Admin, AdminSession, AppUser, Device, DeviceProfile, Key, Login, NewEvent, Policy, StoreResult,
+    Timestamp, Tx, User,
 };
 use rusqlite::{Connection, params};
 
@@ -275,5 +275,53 @@ impl Tx for SqlTx<'_> {
 
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
         queries::admin(self.conn, username)
+    }
+
+    fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO admin_sessions (token_hash, admin_key, created_at, expires_at, callback_url, peer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        st.execute(params![
+            session.token_hash,
+            Key::of(&session.username).as_str(),
+            session.created_at.0,
+            session.expires_at.0,
+            session.callback_url,
+            session.peer
+        ])?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+        queries::session(self.conn, token_hash)
+    }
+
+    fn touch_session(&mut self, token_hash: &str, expires_at: Timestamp) -> StoreResult<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE admin_sessions SET expires_at = ?2 WHERE token_hash = ?1")?;
+        Ok(st.execute(params![token_hash, expires_at.0])? > 0)
+    }
+
+    fn remove_session(&mut self, token_hash: &str) -> StoreResult<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM admin_sessions WHERE token_hash = ?1")?;
+        Ok(st.execute([token_hash])? > 0)
+    }
+
+    fn remove_expired_sessions(&mut self, now: Timestamp) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM admin_sessions WHERE expires_at <= ?1")?;
+        Ok(st.execute([now.0])? as u64)
+    }
+
+    fn session_count(&mut self) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM admin_sessions")?;
+        Ok(st.query_row([], |r| r.get::<_, i64>(0))? as u64)
     }
 }

@@ -1,0 +1,65 @@
+//! The admin API's rules ("NBI", after Cisco Security Manager's northbound API): sessions
+//! opened with a user name and password and kept by the `asCookie` cookie, with a sliding
+//! inactivity timeout and a cap on how many are open.
+
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotdesk_proto::nbi::{NbiCode, NbiError};
+
+use super::clock::Clock;
+use super::secrets::FailureThrottle;
+use super::store::{Store, StoreError};
+
+pub use session::NewSession;
+
+/// The limits of `serve --session-timeout-mins` and `--max-sessions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Inactivity after which a session ends (CSM's default: 15 minutes).
+    pub session_timeout: Duration,
+    /// Open sessions at most; one more login is code 9.
+    pub max_sessions: u32,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            session_timeout: Duration::from_secs(15 * 60),
+            max_sessions: 100,
+        }
+    }
+}
+
+/// The admin API service: what `/nbi/*` calls.
+pub struct AdminService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: AdminSettings,
+    /// Failed logins per user name and per address.
+    throttle: FailureThrottle,
+}
+
+impl AdminService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: AdminSettings) -> Self {
+        AdminService {
+            store,
+            clock,
+            settings,
+            throttle: FailureThrottle::new(5, Duration::from_secs(60)),
+        }
+    }
+
+    pub fn settings(&self) -> AdminSettings {
+        self.settings
+    }
+}
+
+impl From<StoreError> for NbiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "admin API request failed in the store");
+        NbiError::new(NbiCode::GeneralFailure)
+    }
+}

@@ -1,0 +1,156 @@
+//! Admin sessions: login, the check every call makes (which also slides the timeout), logout.
+
+use std::net::IpAddr;
+
+use hotdesk_proto::nbi::{LoginRequest, NbiCode, NbiError};
+use sha2::{Digest, Sha256};
+
+use super::AdminService;
+use crate::domain::clock::Timestamp;
+use crate::domain::model::{AdminSession, EventKind, Key, NewEvent};
+use crate::domain::secrets;
+use crate::domain::store::run_read;
+use crate::domain::{StoreResult, Tx, run_tx};
+
+/// A session just opened: the cookie value goes to the client once and is never stored.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub cookie: String,
+    pub session: AdminSession,
+}
+
+/// 256 random bits, hex: the `asCookie` value.
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the store keeps of a cookie.
+pub(crate) fn token_hash(cookie: &str) -> String {
+    hex(&Sha256::digest(cookie.as_bytes()))
+}
+
+impl AdminService {
+    /// Open a session. Bad credentials are code 7; past five failures a minute for a name or
+    /// from an address, code 1007 without checking; with every session slot taken, code 9.
+    pub async fn login(
+        &self,
+        req: LoginRequest,
+        peer: Option<IpAddr>,
+    ) -> Result<NewSession, NbiError> {
+        let key = Key::of(&req.username);
+        let now = self.clock.now();
+        if !self.throttle.allows(&key, peer, now) {
+            tracing::warn!(username = %req.username, ?peer, "admin login throttled");
+            return Err(NbiError::new(NbiCode::TooManyAttempts));
+        }
+        let lookup = key.clone();
+        let admin = run_read(self.store.as_ref(), move |r| r.admin(&lookup)).await?;
+        let password = req.password.clone();
+        let verified = match admin {
+            Some(admin) => tokio::task::spawn_blocking(move || {
+                secrets::verify(&password, &admin.password_hash).then_some(admin)
+            })
+            .await
+            .ok()
+            .flatten(),
+            None => None,
+        };
+        let Some(admin) = verified else {
+            self.throttle.record_failure(&key, peer, now);
+            tracing::warn!(username = %req.username, ?peer, "admin login refused: bad credentials");
+            return Err(NbiError::new(NbiCode::BadCredentials));
+        };
+        self.throttle.record_success(&key);
+
+        let cookie = new_token();
+        let session = AdminSession {
+            token_hash: token_hash(&cookie),
+            username: admin.username,
+            role: admin.role,
+            created_at: now,
+            expires_at: now.plus(self.settings.session_timeout),
+            callback_url: req.callback_url,
+            peer: peer.map(|p| p.to_string()),
+        };
+        let max = self.settings.max_sessions;
+        let stored = session.clone();
+        run_tx(self.store.as_ref(), move |tx| {
+            open_tx(tx, &stored, max, now)
+        })
+        .await??;
+        tracing::info!(username = %session.username, ?peer, "admin session opened");
+        Ok(NewSession { cookie, session })
+    }
+
+    /// The session a cookie names, its timeout moved forward: every authenticated call goes
+    /// through here. No cookie is code 4; an unknown or expired one, code 5.
+    pub async fn session(&self, cookie: Option<&str>) -> Result<AdminSession, NbiError> {
+        let cookie = cookie
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| NbiError::new(NbiCode::NoSession))?;
+        let hash = token_hash(cookie);
+        let now = self.clock.now();
+        let expires_at = now.plus(self.settings.session_timeout);
+        let found = run_tx(self.store.as_ref(), move |tx| {
+            let Some(mut session) = tx.session(&hash)? else {
+                return Ok(Err(NbiError::new(NbiCode::InvalidSession)));
+            };
+            if session.expires_at <= now {
+                // Over: remove it now (this job commits) and say so below.
+                tx.remove_session(&hash)?;
+                return Ok(Ok(None));
+            }
+            tx.touch_session(&hash, expires_at)?;
+            session.expires_at = expires_at;
+            Ok(Ok(Some(session)))
+        })
+        .await??;
+        found.ok_or_else(|| NbiError::new(NbiCode::InvalidSession))
+    }
+
+    /// End the session a cookie names.
+    pub async fn logout(&self, cookie: Option<&str>) -> Result<AdminSession, NbiError> {
+        let session = self.session(cookie).await?;
+        let now = self.clock.now();
+        let ended = session.clone();
+        run_tx(self.store.as_ref(), move |tx| {
+            tx.remove_session(&ended.token_hash)?;
+            tx.append_event(&session_event(now, &ended, "logout"))?;
+            Ok(Ok::<(), NbiError>(()))
+        })
+        .await??;
+        tracing::info!(username = %session.username, "admin session closed");
+        Ok(session)
+    }
+}
+
+/// Drop expired sessions, enforce the cap, store the new one with its event.
+fn open_tx(
+    tx: &mut dyn Tx,
+    session: &AdminSession,
+    max: u32,
+    now: Timestamp,
+) -> StoreResult<Result<(), NbiError>> {
+    tx.remove_expired_sessions(now)?;
+    if tx.session_count()? >= u64::from(max) {
+        return Ok(Err(NbiError::new(NbiCode::SessionLimit)));
+    }
+    tx.insert_session(session)?;
+    tx.append_event(&session_event(now, session, "login"))?;
+    Ok(Ok(()))
+}
+
+fn session_event(now: Timestamp, session: &AdminSession, what: &str) -> NewEvent {
+    let mut event = NewEvent::new(now, EventKind::AdminSession).detail(match &session.peer {
+        Some(peer) => format!("{what} from {peer}"),
+        None => what.to_string(),
+    });
+    event.actor = Some(session.username.clone());
+    event
+}
