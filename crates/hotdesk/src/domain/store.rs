@@ -93,6 +93,8 @@ pub trait Reader {
     fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>>;
     /// The user's logins that are not due at `now`.
     fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>>;
+    /// Every login not due at `now`, by device.
+    fn live_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>>;
     /// The earliest deadline of any login.
     fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>>;
     /// Events with `seq > after`, oldest first, at most `limit`.

@@ -1,5 +1,6 @@
 //! The HTTP wire (axum). Handlers only translate: bytes in, a domain call, bytes out.
 
+mod configservice;
 mod em;
 mod nbi;
 mod ops;
@@ -69,6 +70,7 @@ impl Application {
         let router = Router::new()
             .merge(em::routes())
             .merge(nbi::routes())
+            .merge(configservice::routes())
             .merge(ops::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TimeoutLayer::with_status_code(

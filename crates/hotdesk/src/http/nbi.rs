@@ -24,7 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/nbi/logout", post(logout).put(logout))
 }
 
-fn xml(status: StatusCode, body: String) -> Response {
+pub(super) fn xml(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -34,12 +34,12 @@ fn xml(status: StatusCode, body: String) -> Response {
 }
 
 /// No session, or a dead one: HTTP 401 with a bare `baseError`, as CSM answers.
-fn unauthorized(e: &NbiError) -> Response {
+pub(super) fn unauthorized(e: &NbiError) -> Response {
     xml(StatusCode::UNAUTHORIZED, nbi::render_base_error(e))
 }
 
 /// The `asCookie` value among the request's cookies.
-fn as_cookie(headers: &HeaderMap) -> Option<String> {
+pub(super) fn as_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -51,20 +51,20 @@ fn as_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A request body, parsed, with its `reqId` for the answer to echo.
-struct Document {
-    root: Element,
-    req_id: Option<String>,
+pub(super) struct Document {
+    pub root: Element,
+    pub req_id: Option<String>,
 }
 
 /// Why a body was refused, with its `reqId` when one could be read.
-struct Refused {
-    error: NbiError,
-    req_id: Option<String>,
+pub(super) struct Refused {
+    pub error: NbiError,
+    pub req_id: Option<String>,
 }
 
 /// Parse a request body and check its `BaseReqResp` fields. `Ok(None)` for an empty body
 /// where one is optional (ping, logout).
-fn document(body: &[u8], required: bool) -> Result<Option<Document>, Refused> {
+pub(super) fn document(body: &[u8], required: bool) -> Result<Option<Document>, Refused> {
     let refused = |error, req_id| Refused { error, req_id };
     let text = std::str::from_utf8(body).map_err(|_| {
         refused(

@@ -8,22 +8,22 @@ use crate::helpers::*;
 
 const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
-fn login_body(user: &str, password: &str, extra: &str) -> String {
+pub fn login_body(user: &str, password: &str, extra: &str) -> String {
     format!(
         "<loginRequest><protVersion>1.0</protVersion><reqId>r1</reqId>\
          <username>{user}</username><password>{password}</password>{extra}</loginRequest>"
     )
 }
 
-struct Answer {
-    status: u16,
-    set_cookie: Option<String>,
-    body: String,
+pub struct Answer {
+    pub status: u16,
+    pub set_cookie: Option<String>,
+    pub body: String,
 }
 
 impl Answer {
     /// The number in the first `<code>` element, if any.
-    fn code(&self) -> Option<u32> {
+    pub fn code(&self) -> Option<u32> {
         let start = self.body.find("<code>")? + 6;
         self.body[start..].split('<').next()?.parse().ok()
     }
@@ -41,7 +41,7 @@ impl Answer {
     }
 }
 
-async fn call(app: &TestApp, path: &str, cookie: Option<&str>, body: &str) -> Answer {
+pub async fn call(app: &TestApp, path: &str, cookie: Option<&str>, body: &str) -> Answer {
     call_at(app, &app.base, path, cookie, body).await
 }
 

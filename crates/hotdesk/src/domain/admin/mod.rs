@@ -2,6 +2,7 @@
 //! opened with a user name and password and kept by the `asCookie` cookie, with a sliding
 //! inactivity timeout and a cap on how many are open.
 
+pub mod config;
 mod session;
 
 use std::sync::Arc;

@@ -26,7 +26,7 @@ pub(crate) fn expire_due(tx: &mut dyn Tx, now: Timestamp) -> StoreResult<Vec<Log
 }
 
 /// The bookkeeping of any ended login: remember the device's last user and append the event.
-pub(super) fn end_login(
+pub(crate) fn end_login(
     tx: &mut dyn Tx,
     login: &Login,
     now: Timestamp,

@@ -25,7 +25,7 @@ use super::secrets::{FailureThrottle, VerifiedCache};
 use super::store::{Store, run_read};
 
 pub use auth::Caller;
-pub(crate) use expiry::expire_due;
+pub(crate) use expiry::{end_login, expire_due};
 
 /// What the wire knows about a request besides its XML.
 #[derive(Debug, Clone, Default)]

@@ -285,6 +285,10 @@ impl Reader for ConnReader<'_> {
         queries::user_logins(self.0, user, Some(now))
     }
 
+    fn live_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>> {
+        queries::live_logins(self.0, now)
+    }
+
     fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>> {
         queries::next_deadline(self.0)
     }

@@ -260,6 +260,19 @@ pub(super) fn user_logins(
     Ok(logins)
 }
 
+/// Every login live at `now`, by device.
+pub(super) fn live_logins(conn: &Connection, now: Timestamp) -> StoreResult<Vec<Login>> {
+    let logins = conn
+        .prepare_cached(&format!(
+            "SELECT {LOGIN_COLUMNS} FROM logins
+             WHERE expires_at IS NULL OR expires_at > ?1
+             ORDER BY device_key"
+        ))?
+        .query_map([now.0], login_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(logins)
+}
+
 pub(super) fn next_deadline(conn: &Connection) -> StoreResult<Option<Timestamp>> {
     let mut st = conn.prepare_cached("SELECT MIN(expires_at) FROM logins")?;
     Ok(st

@@ -1,0 +1,220 @@
+//! The config service's rules: who may call what (roles), and the operations on the EM state
+//! and the policy. Objects cross the wire as XML; that translation is the HTTP layer's.
+
+use hotdesk_proto::nbi::{NbiCode, NbiError};
+
+use super::AdminService;
+use crate::domain::clock::Timestamp;
+use crate::domain::em::{end_login, expire_due};
+use crate::domain::model::{AdminSession, Event, EventKind, Key, Login, NewEvent, Policy, Role};
+use crate::domain::store::run_read;
+use crate::domain::{StoreResult, Tx, run_tx};
+
+/// What a method needs of the caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    /// Look: every get, list and history method.
+    Read,
+    /// Act on the EM state: log users in and out, forced logout.
+    Operate,
+    /// Change the directory, the policy and the admin accounts.
+    Administer,
+}
+
+impl Role {
+    /// admin: everything; operator: read and operate; auditor: read only.
+    pub fn allows(self, needed: Privilege) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Operator => needed != Privilege::Administer,
+            Role::Auditor => needed == Privilege::Read,
+        }
+    }
+}
+
+/// Code 1000 unless the session's role allows `needed`.
+pub fn require(session: &AdminSession, needed: Privilege) -> Result<(), NbiError> {
+    if session.role.allows(needed) {
+        Ok(())
+    } else {
+        Err(NbiError::with_detail(
+            NbiCode::PermissionDenied,
+            format!("role {} may not do this", session.role.as_str()),
+        ))
+    }
+}
+
+/// Which logins a forced logout or a listing concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFilter {
+    All,
+    Device(String),
+    User(String),
+}
+
+impl LoginFilter {
+    fn matches(&self, login: &Login) -> bool {
+        match self {
+            LoginFilter::All => true,
+            LoginFilter::Device(d) => Key::of(d) == Key::of(&login.device),
+            LoginFilter::User(u) => Key::of(u) == Key::of(&login.user),
+        }
+    }
+}
+
+/// The events that make up login history.
+fn is_login_event(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Login | EventKind::Logout | EventKind::AutoLogout | EventKind::LogoutAll
+    )
+}
+
+impl AdminService {
+    /// Who is logged in where, now.
+    pub async fn list_logins(
+        &self,
+        session: &AdminSession,
+        filter: LoginFilter,
+    ) -> Result<Vec<Login>, NbiError> {
+        require(session, Privilege::Read)?;
+        let now = self.clock.now();
+        let logins = run_read(self.store.as_ref(), move |r| r.live_logins(now)).await?;
+        Ok(logins.into_iter().filter(|l| filter.matches(l)).collect())
+    }
+
+    /// Login events after `after` (a sequence number), oldest first, at most `limit`, for a
+    /// device or a user or everything. Each call reads a bounded number of events: a caller
+    /// pages with the last `seq` it got.
+    pub async fn login_history(
+        &self,
+        session: &AdminSession,
+        filter: LoginFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, NbiError> {
+        require(session, Privilege::Read)?;
+        const PAGE: u32 = 1000;
+        const PAGES: u32 = 20;
+        let mut found = Vec::new();
+        let mut cursor = after;
+        for _ in 0..PAGES {
+            let page = run_read(self.store.as_ref(), move |r| r.events_after(cursor, PAGE)).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.seq;
+            let full = page.len() == PAGE as usize;
+            for e in page {
+                let wanted = is_login_event(e.event.kind)
+                    && match &filter {
+                        LoginFilter::All => true,
+                        LoginFilter::Device(d) => e
+                            .event
+                            .device
+                            .as_deref()
+                            .is_some_and(|x| Key::of(x) == Key::of(d)),
+                        LoginFilter::User(u) => e
+                            .event
+                            .user
+                            .as_deref()
+                            .is_some_and(|x| Key::of(x) == Key::of(u)),
+                    };
+                if wanted {
+                    found.push(e);
+                    if found.len() >= limit as usize {
+                        return Ok(found);
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// End logins by device or by user (not all: that is the EM API's logoutAll), each with a
+    /// `logout` event naming the admin. Code 1001 when nothing matched.
+    pub async fn force_logout(
+        &self,
+        session: &AdminSession,
+        filter: LoginFilter,
+    ) -> Result<Vec<Login>, NbiError> {
+        require(session, Privilege::Operate)?;
+        if filter == LoginFilter::All {
+            return Err(NbiError::with_detail(
+                NbiCode::InvalidValue,
+                "name a device or a user",
+            ));
+        }
+        let now = self.clock.now();
+        let actor = session.username.clone();
+        let ended = run_tx(self.store.as_ref(), move |tx| {
+            force_tx(tx, &filter, &actor, now)
+        })
+        .await??;
+        Ok(ended)
+    }
+
+    pub async fn get_policy(&self, session: &AdminSession) -> Result<Policy, NbiError> {
+        require(session, Privilege::Read)?;
+        Ok(self.store.policy().await?)
+    }
+
+    /// Replace the policy, with a `configChange` event. Code 1003 for a bad trusted-IP entry.
+    pub async fn set_policy(
+        &self,
+        session: &AdminSession,
+        policy: Policy,
+    ) -> Result<Policy, NbiError> {
+        require(session, Privilege::Administer)?;
+        if let Some(problem) = policy.problems().into_iter().next() {
+            return Err(NbiError::with_detail(NbiCode::InvalidValue, problem));
+        }
+        let now = self.clock.now();
+        let mut event = NewEvent::new(now, EventKind::ConfigChange).detail("setPolicy");
+        event.actor = Some(session.username.clone());
+        let stored = policy.clone();
+        run_tx(self.store.as_ref(), move |tx| {
+            tx.set_policy(&stored)?;
+            tx.append_event(&event)?;
+            Ok(Ok::<(), NbiError>(()))
+        })
+        .await??;
+        Ok(policy)
+    }
+}
+
+fn force_tx(
+    tx: &mut dyn Tx,
+    filter: &LoginFilter,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<Result<Vec<Login>, NbiError>> {
+    expire_due(tx, now)?;
+    let targets: Vec<Login> = match filter {
+        LoginFilter::Device(d) => tx.device_login(&Key::of(d))?.into_iter().collect(),
+        LoginFilter::User(u) => tx.user_logins(&Key::of(u))?,
+        LoginFilter::All => Vec::new(),
+    };
+    let mut ended = Vec::new();
+    for login in targets {
+        if let Some(removed) = tx.remove_login(&Key::of(&login.device))? {
+            end_login(
+                tx,
+                &removed,
+                now,
+                EventKind::Logout,
+                actor,
+                Some("forced logout"),
+            )?;
+            ended.push(removed);
+        }
+    }
+    if ended.is_empty() {
+        return Ok(Err(NbiError::with_detail(
+            NbiCode::NotFound,
+            "nobody is logged in there",
+        )));
+    }
+    Ok(Ok(ended))
+}

@@ -1,0 +1,286 @@
+//! `/nbi/configservice/<method>`: the config service. Method `M` takes `<MRequest>` and answers
+//! `<MResponse>`; an empty body stands for a request with no arguments. This file only
+//! translates between XML elements and domain values; the rules are in `domain::admin`.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
+
+use super::AppState;
+use super::nbi::{Document, Refused, as_cookie, document, unauthorized, xml};
+use crate::domain::admin::config::LoginFilter;
+use crate::domain::{Event, Login, MultipleLogin, Policy, Timestamp};
+
+/// Rows in one page of a list answer.
+const PAGE: usize = 1000;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/nbi/configservice/{method}", post(call).put(call))
+}
+
+/// What a method answers besides the envelope.
+struct Reply {
+    body: Vec<Element>,
+    paging: Option<Paging>,
+}
+
+impl Reply {
+    fn of(body: Vec<Element>) -> Self {
+        Reply { body, paging: None }
+    }
+
+    /// One page of `items` from `start`, with CSM's paging fields.
+    fn page(items: Vec<Element>, start: u64) -> Self {
+        let total = items.len();
+        let from = usize::try_from(start).unwrap_or(usize::MAX).min(total);
+        let to = (from + PAGE).min(total);
+        let body: Vec<Element> = items.into_iter().skip(from).take(to - from).collect();
+        Reply {
+            body,
+            paging: Some(Paging {
+                start_index: from as u64,
+                end_index: (to < total).then_some(to as u64),
+                total_count: total as u64,
+            }),
+        }
+    }
+}
+
+async fn call(
+    State(state): State<AppState>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let response_name = format!("{method}Response");
+    let answer = |req_id: Option<&str>, result: Result<Reply, NbiError>| {
+        let text = match result {
+            Ok(reply) => nbi::render_response(
+                &response_name,
+                req_id,
+                reply.paging.as_ref(),
+                &reply.body,
+                None,
+            ),
+            Err(e) => nbi::render_response(&response_name, req_id, None, &[], Some(&e)),
+        };
+        xml(StatusCode::OK, text)
+    };
+    let session = match state.admin.session(as_cookie(&headers).as_deref()).await {
+        Ok(s) => s,
+        Err(e) => return unauthorized(&e),
+    };
+    let (root, req_id) = match document(&body, false) {
+        Ok(Some(Document { root, req_id })) => (root, req_id),
+        Ok(None) => (Element::new(format!("{method}Request")), None),
+        Err(Refused { error, req_id }) => return answer(req_id.as_deref(), Err(error)),
+    };
+    let result = if root.name != format!("{method}Request") && is_method(&method) {
+        Err(NbiError::with_detail(
+            NbiCode::InvalidXml,
+            format!("expected {method}Request"),
+        ))
+    } else {
+        dispatch(&state, &session, &method, &root).await
+    };
+    answer(req_id.as_deref(), result)
+}
+
+const METHODS: &[&str] = &[
+    "getServiceInfo",
+    "GetServiceInfo",
+    "listLogins",
+    "loginHistory",
+    "forceLogout",
+    "getPolicy",
+    "setPolicy",
+];
+
+fn is_method(method: &str) -> bool {
+    METHODS.contains(&method)
+}
+
+async fn dispatch(
+    state: &AppState,
+    session: &crate::domain::AdminSession,
+    method: &str,
+    root: &Element,
+) -> Result<Reply, NbiError> {
+    let admin = &state.admin;
+    match method {
+        // CSM spells it with a capital G.
+        "getServiceInfo" | "GetServiceInfo" => Ok(Reply::of(vec![
+            Element::with_text("serviceName", "configservice"),
+            Element::with_text("serviceVersion", super::nbi::SERVICE_VERSION),
+            Element::with_text("productVersion", env!("CARGO_PKG_VERSION")),
+            Element::with_text(
+                "sessionTimeoutInMins",
+                (admin.settings().session_timeout.as_secs() / 60).to_string(),
+            ),
+        ])),
+        "listLogins" => {
+            let start = nbi::base(root)?.start_index.unwrap_or(0);
+            let logins = admin.list_logins(session, login_filter(root)?).await?;
+            Ok(Reply::page(
+                logins.iter().map(login_element).collect(),
+                start,
+            ))
+        }
+        "loginHistory" => {
+            let after = number(root, "afterSeq")?.unwrap_or(0);
+            let limit = number(root, "limit")?
+                .unwrap_or(PAGE as i64)
+                .clamp(1, PAGE as i64);
+            let events = admin
+                .login_history(session, login_filter(root)?, after, limit as u32)
+                .await?;
+            Ok(Reply::of(events.iter().map(event_element).collect()))
+        }
+        "forceLogout" => {
+            let ended = admin.force_logout(session, login_filter(root)?).await?;
+            Ok(Reply::of(ended.iter().map(login_element).collect()))
+        }
+        "getPolicy" => Ok(Reply::of(vec![policy_element(
+            &admin.get_policy(session).await?,
+        )])),
+        "setPolicy" => {
+            let given = root.get("policy").ok_or_else(|| {
+                NbiError::with_detail(NbiCode::InvalidXml, "missing element policy")
+            })?;
+            let current = admin.get_policy(session).await?;
+            let policy = policy_from(given, current)?;
+            Ok(Reply::of(vec![policy_element(
+                &admin.set_policy(session, policy).await?,
+            )]))
+        }
+        other => Err(NbiError::with_detail(NbiCode::UnknownMethod, other)),
+    }
+}
+
+fn invalid(detail: impl std::fmt::Display) -> NbiError {
+    NbiError::with_detail(NbiCode::InvalidValue, detail)
+}
+
+/// `<device>` or `<user>` (not both); neither is everything.
+fn login_filter(root: &Element) -> Result<LoginFilter, NbiError> {
+    match (root.text_of("device"), root.text_of("user")) {
+        (Some(_), Some(_)) => Err(invalid("give device or user, not both")),
+        (Some(d), None) if !d.is_empty() => Ok(LoginFilter::Device(d.to_string())),
+        (None, Some(u)) if !u.is_empty() => Ok(LoginFilter::User(u.to_string())),
+        (None, None) => Ok(LoginFilter::All),
+        _ => Err(invalid("an empty device or user")),
+    }
+}
+
+fn number(root: &Element, name: &str) -> Result<Option<i64>, NbiError> {
+    root.text_of(name)
+        .map(|t| {
+            t.parse::<i64>()
+                .map_err(|_| invalid(format!("{name} must be a whole number")))
+        })
+        .transpose()
+}
+
+/// RFC 3339, UTC, milliseconds: what a person and a parser both read.
+fn time(t: Timestamp) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(t.0).unwrap_or(0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+fn login_element(l: &Login) -> Element {
+    let mut e = Element::new("login")
+        .field("device", l.device.as_str())
+        .field("user", l.user.as_str())
+        .field("profile", l.profile.as_str())
+        .field("app", l.app.as_str())
+        .field("loggedInAt", time(l.logged_in_at));
+    if let Some(d) = l.deadline {
+        e = e.field("deadline", time(d));
+    }
+    e
+}
+
+fn event_element(e: &Event) -> Element {
+    let ev = &e.event;
+    let mut out = Element::new("event")
+        .field("seq", e.seq.to_string())
+        .field("at", time(ev.at))
+        .field("kind", ev.kind.as_str());
+    for (name, value) in [
+        ("actor", &ev.actor),
+        ("device", &ev.device),
+        ("user", &ev.user),
+        ("profile", &ev.profile),
+        ("detail", &ev.detail),
+    ] {
+        if let Some(v) = value {
+            out = out.field(name, v.as_str());
+        }
+    }
+    out
+}
+
+fn policy_element(p: &Policy) -> Element {
+    let mut ips = Element::new("trustedIps");
+    for ip in &p.trusted_ips {
+        ips.push(Element::with_text("trustedIp", ip.as_str()));
+    }
+    Element::new("policy")
+        .field("multipleLogin", p.multiple_login.as_str())
+        .field("maxLoginMinutes", p.max_login_minutes.to_string())
+        .field("enforceMaxLogin", p.enforce_max_login.to_string())
+        .field("rememberLastUser", p.remember_last_user.to_string())
+        .field(
+            "maxConcurrentRequests",
+            p.max_concurrent_requests.to_string(),
+        )
+        .field("validateIp", p.validate_ip.to_string())
+        .child(ips)
+        .field("allowProxy", p.allow_proxy.to_string())
+}
+
+/// The policy with the fields `given` names replaced; the others keep their current value.
+fn policy_from(given: &Element, mut p: Policy) -> Result<Policy, NbiError> {
+    fn flag(e: &Element, name: &str, into: &mut bool) -> Result<(), NbiError> {
+        if let Some(t) = e.text_of(name) {
+            *into = match t {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(invalid(format!("{name} must be true or false"))),
+            };
+        }
+        Ok(())
+    }
+    fn count(e: &Element, name: &str, into: &mut u32) -> Result<(), NbiError> {
+        if let Some(t) = e.text_of(name) {
+            *into = t
+                .parse()
+                .map_err(|_| invalid(format!("{name} must be a whole number")))?;
+        }
+        Ok(())
+    }
+    if let Some(t) = given.text_of("multipleLogin") {
+        p.multiple_login = MultipleLogin::parse(t)
+            .ok_or_else(|| invalid("multipleLogin must be allowed, not-allowed or auto-logout"))?;
+    }
+    count(given, "maxLoginMinutes", &mut p.max_login_minutes)?;
+    flag(given, "enforceMaxLogin", &mut p.enforce_max_login)?;
+    flag(given, "rememberLastUser", &mut p.remember_last_user)?;
+    count(
+        given,
+        "maxConcurrentRequests",
+        &mut p.max_concurrent_requests,
+    )?;
+    flag(given, "validateIp", &mut p.validate_ip)?;
+    if let Some(list) = given.get("trustedIps") {
+        p.trusted_ips = list.all("trustedIp").map(|e| e.text.clone()).collect();
+    }
+    flag(given, "allowProxy", &mut p.allow_proxy)?;
+    Ok(p)
+}

@@ -1,0 +1,314 @@
+//! `/nbi/configservice/*`: roles, who is logged in where, history, forced logout, the policy.
+
+use crate::helpers::*;
+use crate::nbi_session::{Answer, call, login_body};
+
+const ACCOUNTS: &str = r#"
+[[admins]]
+username = "ops"
+password = "ops-pw"
+role = "operator"
+
+[[admins]]
+username = "audit"
+password = "audit-pw"
+role = "auditor"
+"#;
+
+async fn session(app: &TestApp, user: &str, password: &str) -> String {
+    let answer = call(app, "/nbi/login", None, &login_body(user, password, "")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let header = answer.set_cookie.unwrap();
+    header
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("asCookie=")
+        .to_string()
+}
+
+async fn method(app: &TestApp, cookie: &str, name: &str, args: &str) -> Answer {
+    let body = format!(
+        "<{name}Request><protVersion>1.0</protVersion><reqId>m</reqId>{args}</{name}Request>"
+    );
+    call(
+        app,
+        &format!("/nbi/configservice/{name}"),
+        Some(cookie),
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_role_gets_what_it_may_and_code_1000_for_the_rest() {
+    let app = spawn_app_with(ACCOUNTS).await;
+    let cases = [
+        ("admin", "change-me", [true, true, true]),
+        ("ops", "ops-pw", [true, true, false]),
+        ("audit", "audit-pw", [true, false, false]),
+    ];
+    for (user, password, [read, operate, administer]) in cases {
+        let cookie = session(&app, user, password).await;
+        assert_eq!(
+            app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+            success()
+        );
+        let listed = method(&app, &cookie, "listLogins", "").await;
+        assert_eq!(
+            listed.code(),
+            if read { None } else { Some(1000) },
+            "{user} listLogins: {}",
+            listed.body
+        );
+        let forced = method(
+            &app,
+            &cookie,
+            "forceLogout",
+            "<device>SEP003094C25B15</device>",
+        )
+        .await;
+        assert_eq!(
+            forced.code(),
+            if operate { None } else { Some(1000) },
+            "{user} forceLogout: {}",
+            forced.body
+        );
+        let set = method(
+            &app,
+            &cookie,
+            "setPolicy",
+            "<policy><maxLoginMinutes>30</maxLoginMinutes></policy>",
+        )
+        .await;
+        assert_eq!(
+            set.code(),
+            if administer { None } else { Some(1000) },
+            "{user} setPolicy: {}",
+            set.body
+        );
+        // Refused calls changed nothing; clean up for the next role.
+        if !operate {
+            assert!(
+                app.em(&device_query("SEP003094C25B15"))
+                    .await
+                    .contains("<userID>john</userID>")
+            );
+            assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
+        }
+    }
+    // Only the admin's setPolicy took effect.
+    let cookie = session(&app, "audit", "audit-pw").await;
+    assert!(
+        method(&app, &cookie, "getPolicy", "")
+            .await
+            .body
+            .contains("<maxLoginMinutes>30</maxLoginMinutes>")
+    );
+}
+
+#[tokio::test]
+async fn list_logins_shows_who_is_where_with_filters_and_paging_fields() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let timed = "<exclusiveDuration><time>60</time></exclusiveDuration>";
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", timed)).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "em@cisco.com", ""))
+            .await,
+        success()
+    );
+    let all = method(&app, &cookie, "listLogins", "").await;
+    assert_eq!(
+        all.body,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<listLoginsResponse><protVersion>1.0</protVersion><reqId>m</reqId>\
+         <startIndex>0</startIndex><totalCount>2</totalCount>\
+         <login><device>SEP003094C25B15</device><user>john</user><profile>DPJOHNIPC</profile><app>appid</app>\
+         <loggedInAt>2026-01-05T08:00:00.000Z</loggedInAt><deadline>2026-01-05T09:00:00.000Z</deadline></login>\
+         <login><device>SEP402CF4915265</device><user>em@cisco.com</user><profile>EM-SCCP-Profile-7970</profile><app>appid</app>\
+         <loggedInAt>2026-01-05T08:00:00.000Z</loggedInAt></login></listLoginsResponse>"
+    );
+    let by_user = method(&app, &cookie, "listLogins", "<user>EM@cisco.com</user>").await;
+    assert!(
+        by_user.body.contains("<totalCount>1</totalCount>")
+            && by_user.body.contains("SEP402CF4915265")
+    );
+    let by_device = method(
+        &app,
+        &cookie,
+        "listLogins",
+        "<device>sep003094c25b15</device>",
+    )
+    .await;
+    assert!(
+        by_device.body.contains("<user>john</user>") && !by_device.body.contains("em@cisco.com")
+    );
+    let both = method(
+        &app,
+        &cookie,
+        "listLogins",
+        "<device>x</device><user>y</user>",
+    )
+    .await;
+    assert_eq!(both.code(), Some(1003));
+}
+
+#[tokio::test]
+async fn a_forced_logout_ends_the_login_with_its_event() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    app.import("[policy]\nmultiple_login = \"allowed\"\n").await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "john", "")).await,
+        success()
+    );
+    let forced = method(&app, &cookie, "forceLogout", "<user>JOHN</user>").await;
+    assert_eq!(forced.code(), None, "{}", forced.body);
+    assert_eq!(forced.body.matches("<login>").count(), 2);
+    assert!(
+        app.em(&device_query("SEP003094C25B15"))
+            .await
+            .contains("<none/><lastlogin>john</lastlogin>")
+    );
+    let events: Vec<_> = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.event.kind.as_str() == "logout")
+        .map(|e| {
+            (
+                e.event.device.unwrap(),
+                e.event.actor.unwrap(),
+                e.event.detail.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "SEP003094C25B15".into(),
+                "admin".into(),
+                "forced logout".into()
+            ),
+            (
+                "SEP402CF4915265".into(),
+                "admin".into(),
+                "forced logout".into()
+            )
+        ]
+    );
+    let again = method(
+        &app,
+        &cookie,
+        "forceLogout",
+        "<device>SEP003094C25B15</device>",
+    )
+    .await;
+    assert_eq!(again.code(), Some(1001));
+    assert_eq!(
+        method(&app, &cookie, "forceLogout", "").await.code(),
+        Some(1003)
+    );
+
+    let history = method(&app, &cookie, "loginHistory", "<user>john</user>").await;
+    let kinds: Vec<&str> = history
+        .body
+        .match_indices("<kind>")
+        .map(|(i, _)| &history.body[i + 6..i + 12])
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["login<", "login<", "logout", "logout"],
+        "{}",
+        history.body
+    );
+    let page = method(
+        &app,
+        &cookie,
+        "loginHistory",
+        "<user>john</user><limit>1</limit>",
+    )
+    .await;
+    assert_eq!(page.body.matches("<event>").count(), 1);
+}
+
+#[tokio::test]
+async fn set_policy_takes_effect_for_the_em_api_at_once() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "john", "")).await,
+        failure(25, "User logged in elsewhere")
+    );
+    let set = method(
+        &app,
+        &cookie,
+        "setPolicy",
+        "<policy><multipleLogin>allowed</multipleLogin></policy>",
+    )
+    .await;
+    assert!(
+        set.body.contains("<multipleLogin>allowed</multipleLogin>"),
+        "{}",
+        set.body
+    );
+    assert!(
+        set.body
+            .contains("<maxConcurrentRequests>64</maxConcurrentRequests>"),
+        "untouched fields keep their value"
+    );
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "john", "")).await,
+        success()
+    );
+    for bad in [
+        "<policy><multipleLogin>sometimes</multipleLogin></policy>",
+        "<policy><maxLoginMinutes>-1</maxLoginMinutes></policy>",
+        "<policy><validateIp>yes</validateIp></policy>",
+        "<policy><trustedIps><trustedIp>10.0.0.300</trustedIp></trustedIps></policy>",
+    ] {
+        assert_eq!(
+            method(&app, &cookie, "setPolicy", bad).await.code(),
+            Some(1003),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        method(&app, &cookie, "setPolicy", "").await.code(),
+        Some(15)
+    );
+}
+
+#[tokio::test]
+async fn service_info_unknown_methods_and_wrong_roots() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let info = call(&app, "/nbi/configservice/GetServiceInfo", Some(&cookie), "").await;
+    assert!(info.body.contains("<GetServiceInfoResponse><protVersion>1.0</protVersion><serviceName>configservice</serviceName>"), "{}", info.body);
+    assert_eq!(
+        method(&app, &cookie, "makeCoffee", "").await.code(),
+        Some(1004)
+    );
+    let wrong = call(
+        &app,
+        "/nbi/configservice/listLogins",
+        Some(&cookie),
+        "<getPolicyRequest/>",
+    )
+    .await;
+    assert_eq!(wrong.code(), Some(15));
+    let anonymous = call(&app, "/nbi/configservice/listLogins", None, "").await;
+    assert_eq!((anonymous.status, anonymous.code()), (401, Some(4)));
+}
