@@ -22,6 +22,7 @@ mod encoding;
 pub mod nbi;
 mod parse;
 mod render;
+mod tree;
 
 pub use codes::ErrorCode;
 pub use encoding::{decode_user_id, encode_user_id};

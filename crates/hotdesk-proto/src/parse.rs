@@ -13,17 +13,16 @@
 //! but a known element that appears twice is refused, so no two readers of one document can
 //! disagree about which value counts.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use quick_xml::errors::IllFormedError;
-use quick_xml::events::{BytesRef, Event};
-use quick_xml::{Error as XmlError, Reader};
-
+use crate::tree::{DoctypePolicy, Element, Limits, NamePolicy, read_tree, shorten};
 use crate::{
     AppInfo, Credential, EmMessage, ErrorCode, ExclusiveDuration, Login, Logout, Operation, Origin,
     Query, decode_user_id,
 };
+
+#[cfg(test)]
+use crate::tree::DETAIL_VALUE_MAX;
 
 /// The deepest element nesting accepted; the root is at depth 1. Real EM documents reach 4
 /// (`request/login/exclusiveDuration/time`), so 16 leaves room while bounding the tree.
@@ -33,14 +32,19 @@ pub const MAX_DEPTH: usize = 16;
 /// root included. A batch query of about a thousand names still fits.
 pub const MAX_ELEMENTS: usize = 1024;
 
-/// Input-derived names and values are cut to this many characters in error details, so that
-/// a hostile document cannot make the error answer as large as itself.
-const DETAIL_VALUE_MAX: usize = 64;
-
-/// quick-xml's own error messages are cut to this many characters, once the names they quote
-/// are cut to [`DETAIL_VALUE_MAX`]; the longest it writes today (a mismatched end tag with
-/// both names cut) is 191. With its prefix, a detail stays under 256 characters.
-const XML_MESSAGE_MAX: usize = 200;
+/// What an EM document may hold.
+const LIMITS: Limits = Limits {
+    max_depth: MAX_DEPTH,
+    max_elements: MAX_ELEMENTS,
+    // Accepted and ignored: its external id is never fetched and the entities of its internal
+    // subset never expanded.
+    doctype: DoctypePolicy::Ignore,
+    // Element names are matched as written: Cisco's clients send no namespace prefixes.
+    names: NamePolicy::Qualified,
+    // Processing instructions are legal after the root, but the EM documents of Cisco's
+    // clients never hold one there: refusing trailing content is simpler.
+    pi_after_root: false,
+};
 
 /// Why a document was refused: the EM code to answer with and a short English detail that
 /// names the offending element. The detail is meant for a developer and is shown after the
@@ -82,7 +86,7 @@ impl std::error::Error for ParseError {}
 /// Every failure is a [`ParseError`] with code 1, except a `<query>` whose child is not a
 /// known query type, which is code 8 as in Cisco's table. This function never panics.
 pub fn parse(xml: &str) -> Result<EmMessage, ParseError> {
-    let root = read_tree(xml)?;
+    let root = read_em_tree(xml)?;
     match root.name.as_str() {
         "request" => parse_request(&root),
         "query" => parse_query(&root),
@@ -94,272 +98,12 @@ pub fn parse(xml: &str) -> Result<EmMessage, ParseError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Step 1: XML text to element tree.
+// Step 1: XML text to element tree (`crate::tree`, shared with the NBI).
 
-/// An element with what EM needs of it. `text` is the concatenation of the element's own
-/// character data (text, CDATA, resolved references), trimmed of XML whitespace once the
-/// element closes.
-#[derive(Debug, Default)]
-struct Element {
-    name: String,
-    text: String,
-    children: Vec<Element>,
-}
-
-/// Reads `xml` into a tree, enforcing the limits and refusing anything but one root element
-/// surrounded by prolog material (declaration, comments, processing instructions, DOCTYPE).
-fn read_tree(xml: &str) -> Result<Element, ParseError> {
-    // A UTF-8 BOM is legal at the start of an XML document; some Windows clients send one.
-    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
-    let mut reader = Reader::from_str(xml);
-    {
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.check_comments = true;
-        config.allow_unmatched_ends = false;
-        config.allow_dangling_amp = false;
-        config.expand_empty_elements = false;
-        config.trim_text(false);
-    }
-
-    // Open elements, innermost last. An element is attached to its parent when it closes.
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut elements = 0usize;
-    // Whether anything but whitespace has been read: the XML declaration must come first.
-    let mut seen_markup = false;
-    let mut seen_doctype = false;
-
-    loop {
-        let event = reader.read_event().map_err(|e| {
-            ParseError::syntax(format!(
-                "malformed XML at byte {}: {}",
-                reader.error_position(),
-                xml_error_message(e)
-            ))
-        })?;
-        let is_blank = matches!(&event, Event::Text(t) if trim_xml(t).is_empty());
-        match event {
-            Event::Start(ref start) | Event::Empty(ref start) => {
-                if root.is_some() {
-                    return Err(ParseError::syntax("content after the root element"));
-                }
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(ParseError::syntax(format!(
-                        "too many elements: more than {MAX_ELEMENTS}"
-                    )));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(ParseError::syntax(format!(
-                        "elements nested deeper than {MAX_DEPTH} levels"
-                    )));
-                }
-                let name = start.name().into_inner();
-                if !is_xml_name(name) {
-                    return Err(ParseError::syntax(format!(
-                        "invalid element name {}",
-                        shorten(name)
-                    )));
-                }
-                // Attributes are ignored, but a malformed one still makes the document
-                // malformed. Duplicate checks are off: they are quadratic in the count.
-                if let Some(Err(e)) = start.attributes().with_checks(false).find(Result::is_err) {
-                    return Err(ParseError::syntax(format!(
-                        "malformed attribute in element {}: {e}",
-                        shorten(name)
-                    )));
-                }
-                let name = name.to_string();
-                let element = Element {
-                    name,
-                    ..Element::default()
-                };
-                if matches!(event, Event::Empty(_)) {
-                    close(element, &mut stack, &mut root);
-                } else {
-                    stack.push(element);
-                }
-            }
-            Event::End(_) => {
-                // quick-xml has already checked that the end tag matches the open one.
-                let element = stack
-                    .pop()
-                    .ok_or_else(|| ParseError::syntax("end tag without a start tag"))?;
-                close(element, &mut stack, &mut root);
-            }
-            Event::Text(text) => append_text(&mut stack, &text.xml10_content())?,
-            Event::CData(cdata) => append_text(&mut stack, &cdata.xml10_content())?,
-            Event::GeneralRef(reference) => {
-                let c = resolve_reference(&reference)?;
-                append_text(&mut stack, c.encode_utf8(&mut [0; 4]))?;
-            }
-            Event::DocType(_) => {
-                // Accepted and ignored: its external id is never fetched and the entities of
-                // its internal subset never expanded (see `resolve_reference`).
-                if root.is_some() || !stack.is_empty() {
-                    return Err(ParseError::syntax(
-                        "DOCTYPE after the start of the root element",
-                    ));
-                }
-                if seen_doctype {
-                    return Err(ParseError::syntax("more than one DOCTYPE"));
-                }
-                seen_doctype = true;
-            }
-            Event::Decl(_) if seen_markup => {
-                return Err(ParseError::syntax(
-                    "XML declaration not at the start of the document",
-                ));
-            }
-            // Processing instructions are legal after the root, but the EM documents of
-            // Cisco's clients never hold one there: refusing trailing content is simpler.
-            Event::PI(_) if root.is_some() => {
-                return Err(ParseError::syntax("content after the root element"));
-            }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-        seen_markup |= !is_blank;
-    }
-
-    if let Some(open) = stack.last() {
-        return Err(ParseError::syntax(format!(
-            "unclosed element {}",
-            shorten(&open.name)
-        )));
-    }
-    root.ok_or_else(|| ParseError::syntax("empty document: no root element"))
-}
-
-/// quick-xml's message for `e`, with the names it quotes from the input cut like any other
-/// input-derived value. Its messages for mismatched and unclosed tags quote the tag names in
-/// full, so without this a document made of one long mismatched tag pair would get an error
-/// detail twice its own size.
-fn xml_error_message(e: XmlError) -> String {
-    let cut = |s: &str| shorten(s).into_owned();
-    let e = match e {
-        XmlError::IllFormed(IllFormedError::MismatchedEndTag { expected, found }) => {
-            XmlError::IllFormed(IllFormedError::MismatchedEndTag {
-                expected: cut(&expected),
-                found: cut(&found),
-            })
-        }
-        XmlError::IllFormed(IllFormedError::UnmatchedEndTag(tag)) => {
-            XmlError::IllFormed(IllFormedError::UnmatchedEndTag(cut(&tag)))
-        }
-        XmlError::IllFormed(IllFormedError::MissingEndTag(tag)) => {
-            XmlError::IllFormed(IllFormedError::MissingEndTag(cut(&tag)))
-        }
-        XmlError::IllFormed(IllFormedError::MissingDeclVersion(Some(attr))) => {
-            XmlError::IllFormed(IllFormedError::MissingDeclVersion(Some(cut(&attr))))
-        }
-        other => other,
-    };
-    // A backstop for messages of other or future quick-xml errors that may quote input.
-    let message = e.to_string();
-    match message.char_indices().nth(XML_MESSAGE_MAX) {
-        Some((end, _)) => format!("{}...", &message[..end]),
-        None => message,
-    }
-}
-
-/// Finishes `element` (trims its text) and attaches it to its parent, or makes it the root.
-fn close(mut element: Element, stack: &mut [Element], root: &mut Option<Element>) {
-    let trimmed = trim_xml(&element.text);
-    if trimmed.len() != element.text.len() {
-        element.text = trimmed.to_string();
-    }
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(element),
-        None => *root = Some(element),
-    }
-}
-
-/// Adds character data to the innermost open element. Outside the root only whitespace is
-/// allowed; characters XML 1.0 forbids (most C0 controls) are refused anywhere.
-fn append_text(stack: &mut [Element], text: &str) -> Result<(), ParseError> {
-    if let Some(bad) = text.chars().find(|&c| !is_xml_char(c)) {
-        return Err(ParseError::syntax(format!(
-            "character U+{:04X} is not allowed in XML",
-            u32::from(bad)
-        )));
-    }
-    match stack.last_mut() {
-        Some(element) => {
-            element.text.push_str(text);
-            Ok(())
-        }
-        None if trim_xml(text).is_empty() => Ok(()),
-        None => Err(ParseError::syntax("text outside the root element")),
-    }
-}
-
-/// Resolves `&name;`: only the five entities XML predefines and numeric character references.
-/// Every other name, including ones declared in a DOCTYPE's internal subset, is refused: that
-/// is what makes entity-expansion bombs harmless.
-fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, ParseError> {
-    let invalid = || {
-        ParseError::syntax(format!(
-            "invalid character reference &{};",
-            shorten(reference)
-        ))
-    };
-    match reference.resolve_char_ref() {
-        Ok(Some(c)) if is_xml_char(c) => return Ok(c),
-        Ok(Some(_)) | Err(_) => return Err(invalid()),
-        Ok(None) => {}
-    }
-    match &**reference {
-        "lt" => Ok('<'),
-        "gt" => Ok('>'),
-        "amp" => Ok('&'),
-        "apos" => Ok('\''),
-        "quot" => Ok('"'),
-        other => Err(ParseError::syntax(format!(
-            "entity reference &{};: only the predefined XML entities and character \
-             references are allowed",
-            shorten(other)
-        ))),
-    }
-}
-
-/// XML 1.0's `Char` production. Rust's `char` already excludes surrogates.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-/// XML 1.0 (fifth edition) `Name`: quick-xml does not check names, and a document with an
-/// element called `1x` is not XML.
-fn is_xml_name(name: &str) -> bool {
-    fn is_start(c: char) -> bool {
-        matches!(c,
-            ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
-            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
-            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
-            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
-            | '\u{10000}'..='\u{EFFFF}')
-    }
-    fn is_rest(c: char) -> bool {
-        is_start(c)
-            || matches!(c,
-                '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
-    }
-    let mut chars = name.chars();
-    chars.next().is_some_and(is_start) && chars.all(is_rest)
-}
-
-/// Trims XML whitespace (space, tab, CR, LF) only: other Unicode spaces are data.
-fn trim_xml(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\r', '\n'])
-}
-
-/// Cuts an input-derived string for use in an error detail.
-fn shorten(s: &str) -> Cow<'_, str> {
-    match s.char_indices().nth(DETAIL_VALUE_MAX) {
-        Some((end, _)) => Cow::Owned(format!("{}...", &s[..end])),
-        None => Cow::Borrowed(s),
-    }
+/// Reads `xml` into a tree (see `crate::tree::read_tree`): every failure is code 1 with the
+/// tree reader's detail.
+fn read_em_tree(xml: &str) -> Result<Element, ParseError> {
+    read_tree(xml, &LIMITS).map_err(|e| ParseError::syntax(e.detail))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,9 +122,30 @@ const QUERY_TYPES: [&str; 5] = [
     "checkUser",
 ];
 
-impl Element {
+/// What EM reads of an element. Errors are code 1 and name the parent element as written.
+/// (The NBI's own `optional` and `required` are inherent methods of the same type.)
+trait EmElement {
     /// The child called `name`, if any; a second one is an error.
-    fn optional(&self, name: &str) -> Result<Option<&Element>, ParseError> {
+    fn optional_child(&self, name: &str) -> Result<Option<&Element>, ParseError>;
+
+    /// The child called `name`, which must be there exactly once.
+    fn required_child(&self, name: &str) -> Result<&Element, ParseError>;
+
+    /// The text of the required child `name`, which must not be empty.
+    fn required_text(&self, name: &str) -> Result<&str, ParseError>;
+
+    /// The text of the optional child `name`; an empty element counts as absent.
+    fn optional_text(&self, name: &str) -> Result<Option<&str>, ParseError>;
+
+    /// The texts of every child called `name`: at least one, none empty (batch queries).
+    fn texts(&self, name: &str) -> Result<Vec<String>, ParseError>;
+
+    /// The children whose names are in `names`, in document order.
+    fn children_among<'a>(&'a self, names: &'a [&str]) -> Vec<&'a Element>;
+}
+
+impl EmElement for Element {
+    fn optional_child(&self, name: &str) -> Result<Option<&Element>, ParseError> {
         let mut matches = self.children.iter().filter(|c| c.name == name);
         let first = matches.next();
         if matches.next().is_some() {
@@ -392,15 +157,13 @@ impl Element {
         Ok(first)
     }
 
-    /// The child called `name`, which must be there exactly once.
-    fn required(&self, name: &str) -> Result<&Element, ParseError> {
-        self.optional(name)?
+    fn required_child(&self, name: &str) -> Result<&Element, ParseError> {
+        self.optional_child(name)?
             .ok_or_else(|| ParseError::syntax(format!("missing element {name} in {}", self.name)))
     }
 
-    /// The text of the required child `name`, which must not be empty.
     fn required_text(&self, name: &str) -> Result<&str, ParseError> {
-        let child = self.required(name)?;
+        let child = self.required_child(name)?;
         if child.text.is_empty() {
             return Err(ParseError::syntax(format!(
                 "element {name} in {} is empty",
@@ -410,15 +173,13 @@ impl Element {
         Ok(&child.text)
     }
 
-    /// The text of the optional child `name`; an empty element counts as absent.
     fn optional_text(&self, name: &str) -> Result<Option<&str>, ParseError> {
         Ok(self
-            .optional(name)?
+            .optional_child(name)?
             .map(|c| c.text.as_str())
             .filter(|t| !t.is_empty()))
     }
 
-    /// The texts of every child called `name`: at least one, none empty (batch queries).
     fn texts(&self, name: &str) -> Result<Vec<String>, ParseError> {
         let mut out = Vec::new();
         for child in self.children.iter().filter(|c| c.name == name) {
@@ -439,7 +200,6 @@ impl Element {
         Ok(out)
     }
 
-    /// The children whose names are in `names`, in document order.
     fn children_among<'a>(&'a self, names: &'a [&str]) -> Vec<&'a Element> {
         self.children
             .iter()
@@ -449,7 +209,7 @@ impl Element {
 }
 
 fn parse_request(root: &Element) -> Result<EmMessage, ParseError> {
-    let app = parse_app_info(root.required("appInfo")?)?;
+    let app = parse_app_info(root.required_child("appInfo")?)?;
     let op = match root.children_among(&OPERATIONS).as_slice() {
         [] => {
             return Err(ParseError::syntax(
@@ -470,7 +230,7 @@ fn parse_request(root: &Element) -> Result<EmMessage, ParseError> {
             user_id: decode_user_id(op.required_text("userID")?),
             device_profile: op.optional_text("deviceProfile")?.map(str::to_string),
             exclusive_duration: op
-                .optional("exclusiveDuration")?
+                .optional_child("exclusiveDuration")?
                 .map(parse_exclusive_duration)
                 .transpose()?,
             origin,
@@ -485,7 +245,7 @@ fn parse_request(root: &Element) -> Result<EmMessage, ParseError> {
 }
 
 fn parse_query(root: &Element) -> Result<EmMessage, ParseError> {
-    let app = parse_app_info(root.required("appInfo")?)?;
+    let app = parse_app_info(root.required_child("appInfo")?)?;
     let child = match root.children_among(&QUERY_TYPES).as_slice() {
         [child] => *child,
         [] => {
@@ -534,8 +294,8 @@ fn parse_app_info(app: &Element) -> Result<AppInfo, ParseError> {
     let app_id = app.required_text("appID")?.to_string();
     // An empty certificate is a wrong password, not a malformed document: authentication
     // answers it (code 3), which is what a client developer needs to hear.
-    let plain = app.optional("appCertificate")?;
-    let encrypted = app.optional("appEncryptedCertificate")?;
+    let plain = app.optional_child("appCertificate")?;
+    let encrypted = app.optional_child("appEncryptedCertificate")?;
     let certificate = match (plain, encrypted) {
         (Some(c), None) => Credential::Plain(c.text.clone()),
         (None, Some(c)) => Credential::Encrypted(c.text.clone()),
@@ -558,7 +318,7 @@ fn parse_app_info(app: &Element) -> Result<AppInfo, ParseError> {
 
 /// `remoteIPAddr`, `isViaHeaderSet` and `loginType` of an operation or query element.
 fn parse_origin(el: &Element) -> Result<Origin, ParseError> {
-    let via_header_set = match el.optional("isViaHeaderSet")? {
+    let via_header_set = match el.optional_child("isViaHeaderSet")? {
         None => None,
         Some(v) if v.text.eq_ignore_ascii_case("true") => Some(true),
         Some(v) if v.text.eq_ignore_ascii_case("false") => Some(false),
@@ -578,7 +338,7 @@ fn parse_origin(el: &Element) -> Result<Origin, ParseError> {
 }
 
 fn parse_exclusive_duration(el: &Element) -> Result<ExclusiveDuration, ParseError> {
-    match (el.optional("time")?, el.optional("indefinite")?) {
+    match (el.optional_child("time")?, el.optional_child("indefinite")?) {
         (Some(time), None) => parse_minutes(&time.text).map(ExclusiveDuration::Minutes),
         (None, Some(_)) => Ok(ExclusiveDuration::Indefinite),
         (None, None) => Err(ParseError::syntax(
