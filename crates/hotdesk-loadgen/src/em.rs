@@ -25,22 +25,6 @@ impl Op {
     }
 }
 
-/// Escape text for an XML element's content.
-fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Builds the `xml` form field of each request.
 pub struct Documents {
     app_info: String,
@@ -51,8 +35,8 @@ impl Documents {
         Documents {
             app_info: format!(
                 "<appInfo><appID>{}</appID><appCertificate>{}</appCertificate></appInfo>",
-                xml_text(app),
-                xml_text(certificate)
+                quick_xml::escape::escape(app),
+                quick_xml::escape::escape(certificate)
             ),
         }
     }
