@@ -175,7 +175,7 @@ fn bump(counter: &mut (u32, u32), created: bool) {
 }
 
 /// A secret from the file, made storable: hashed, unless it already is a hash.
-fn storable(secret: &str) -> String {
+pub(crate) fn storable(secret: &str) -> String {
     if secrets::is_hash(secret) {
         secret.to_string()
     } else {

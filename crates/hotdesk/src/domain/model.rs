@@ -406,4 +406,70 @@ pub struct AdminSession {
     pub callback_url: Option<String>,
     /// The address the session was opened from.
     pub peer: Option<String>,
+    /// The event service's cursor: `Some(seq)` when the session subscribed, events after `seq`
+    /// are still to be delivered to `callback_url`.
+    pub events_after: Option<i64>,
+}
+
+/// The kinds of object the directory holds, as the admin API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EntityKind {
+    Application,
+    User,
+    DeviceProfile,
+    Device,
+    Admin,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 5] = [
+        EntityKind::Application,
+        EntityKind::User,
+        EntityKind::DeviceProfile,
+        EntityKind::Device,
+        EntityKind::Admin,
+    ];
+
+    /// The element and method stem: `<user>`, `addUser`.
+    pub fn element(self) -> &'static str {
+        match self {
+            EntityKind::Application => "application",
+            EntityKind::User => "user",
+            EntityKind::DeviceProfile => "deviceProfile",
+            EntityKind::Device => "device",
+            EntityKind::Admin => "admin",
+        }
+    }
+
+    /// The stem of its method names: `addDeviceProfile`, `listDeviceProfiles`.
+    pub fn stem(self) -> &'static str {
+        match self {
+            EntityKind::Application => "Application",
+            EntityKind::User => "User",
+            EntityKind::DeviceProfile => "DeviceProfile",
+            EntityKind::Device => "Device",
+            EntityKind::Admin => "Admin",
+        }
+    }
+
+    /// The element that names one object: `<id>`, `<name>`, `<username>`.
+    pub fn key_field(self) -> &'static str {
+        match self {
+            EntityKind::Application | EntityKind::User => "id",
+            EntityKind::DeviceProfile | EntityKind::Device => "name",
+            EntityKind::Admin => "username",
+        }
+    }
+}
+
+/// Staged admin edits, applied together by `submitChangeSet` (CSM's change session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub id: String,
+    /// The admin who created it: only they may stage into it, submit or discard it.
+    pub owner: String,
+    pub created_at: Timestamp,
+    /// The edits in the order they were staged, each serialized by the domain.
+    pub edits: Vec<String>,
 }

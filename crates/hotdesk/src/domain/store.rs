@@ -79,6 +79,27 @@ pub trait Tx {
     /// Delete sessions whose deadline is at or before `now`; returns how many.
     fn remove_expired_sessions(&mut self, now: Timestamp) -> StoreResult<u64>;
     fn session_count(&mut self) -> StoreResult<u64>;
+    /// Delete every session of an account; returns how many.
+    fn remove_sessions_of(&mut self, admin: &Key) -> StoreResult<u64>;
+    /// Start (`Some(after)`) or stop (`None`) a session's event subscription.
+    fn set_subscription(&mut self, token_hash: &str, after: Option<i64>) -> StoreResult<bool>;
+
+    // Admin edits.
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
+    /// Delete one object (with its lists); `false` if there was none.
+    fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
+    /// Up to `limit` users that name the profile, as provisioned.
+    fn profile_users(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>>;
+    /// How many admin accounts have this role.
+    fn count_admins(&mut self, role: Role) -> StoreResult<u64>;
+
+    // Change sets.
+    fn insert_change_set(&mut self, set: &ChangeSet) -> StoreResult<()>;
+    fn change_set(&mut self, id: &str) -> StoreResult<Option<ChangeSet>>;
+    /// Append an edit; returns how many the set holds now.
+    fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32>;
+    fn remove_change_set(&mut self, id: &str) -> StoreResult<bool>;
 }
 
 /// The reads a read job may use, all in one consistent snapshot.
@@ -103,6 +124,17 @@ pub trait Reader {
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
     /// The session with this token hash, expired or not (see [`Tx::session`]).
     fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
+    /// Sessions whose deadline is after `now`.
+    fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>>;
+    /// One page of the keys of `kind`, ordered, whose key contains `contains` (already
+    /// case-folded), with the number of all that match.
+    fn names(
+        &mut self,
+        kind: EntityKind,
+        contains: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<Key>)>;
 }
 
 /// A read job. See [`run_read`] for the typed way to build one.

@@ -15,7 +15,8 @@ use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
 use super::AppState;
 use super::nbi::{Document, Refused, as_cookie, document, unauthorized, xml};
 use crate::domain::admin::config::LoginFilter;
-use crate::domain::{Event, Login, MultipleLogin, Policy, Timestamp};
+use crate::domain::admin::edit::{Edit, Edited, Fields, Object, Op, Value};
+use crate::domain::{AdminSession, EntityKind, Event, Login, MultipleLogin, Policy, Timestamp};
 
 /// Rows in one page of a list answer.
 const PAGE: usize = 1000;
@@ -100,15 +101,187 @@ const METHODS: &[&str] = &[
     "forceLogout",
     "getPolicy",
     "setPolicy",
+    "createChangeSet",
+    "validateChangeSet",
+    "submitChangeSet",
+    "discardChangeSet",
 ];
 
 fn is_method(method: &str) -> bool {
-    METHODS.contains(&method)
+    METHODS.contains(&method) || object_method(method).is_some()
+}
+
+/// What an object method does: `addUser`, `listDeviceProfiles`...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectCall {
+    Get,
+    List,
+    Edit(Op),
+}
+
+fn object_method(method: &str) -> Option<(ObjectCall, EntityKind)> {
+    EntityKind::ALL.into_iter().find_map(|kind| {
+        let stem = kind.stem();
+        let call = match method.strip_suffix(stem) {
+            Some("get") => ObjectCall::Get,
+            Some("add") => ObjectCall::Edit(Op::Add),
+            Some("update") => ObjectCall::Edit(Op::Update),
+            Some("delete") => ObjectCall::Edit(Op::Delete),
+            _ if method == format!("list{stem}s") => ObjectCall::List,
+            _ => return None,
+        };
+        Some((call, kind))
+    })
+}
+
+/// `<user><id>jdoe</id><profiles><profile>P</profile></profiles></user>` as fields: an element
+/// with children is a list of their texts, any other its text.
+fn fields_of(object: &Element) -> Result<Fields, NbiError> {
+    let mut fields = Fields::new();
+    for child in &object.children {
+        let value = if child.children.is_empty() {
+            Value::Text(child.text.clone())
+        } else {
+            Value::List(child.children.iter().map(|c| c.text.clone()).collect())
+        };
+        if fields.insert(child.name.clone(), value).is_some() {
+            return Err(invalid(format!("{} is given twice", child.name)));
+        }
+    }
+    Ok(fields)
+}
+
+/// The `<changeSetId>` of a request, if it names one.
+fn change_set_id(root: &Element) -> Result<Option<String>, NbiError> {
+    match root.text_of("changeSetId") {
+        None => Ok(None),
+        Some("") => Err(invalid("an empty changeSetId")),
+        Some(id) => Ok(Some(id.to_string())),
+    }
+}
+
+fn required_change_set(root: &Element) -> Result<String, NbiError> {
+    change_set_id(root)?
+        .ok_or_else(|| NbiError::with_detail(NbiCode::InvalidXml, "missing element changeSetId"))
+}
+
+async fn object_call(
+    state: &AppState,
+    session: &AdminSession,
+    call: ObjectCall,
+    kind: EntityKind,
+    root: &Element,
+) -> Result<Reply, NbiError> {
+    let admin = &state.admin;
+    let key_field = kind.key_field();
+    let named = || {
+        root.text_of(key_field)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                NbiError::with_detail(NbiCode::InvalidXml, format!("missing element {key_field}"))
+            })
+    };
+    match call {
+        ObjectCall::Get => Ok(Reply::of(vec![object_element(
+            &admin.get_object(session, kind, named()?).await?,
+        )])),
+        ObjectCall::List => {
+            let start = nbi::base(root)?.start_index.unwrap_or(0);
+            let filter = root.text_of("nameFilter").filter(|f| !f.is_empty());
+            let (total, objects) = admin
+                .list_objects(session, kind, filter, start, PAGE as u32)
+                .await?;
+            let shown = objects.len() as u64;
+            Ok(Reply {
+                body: objects.iter().map(object_element).collect(),
+                paging: Some(Paging {
+                    start_index: start.min(total),
+                    end_index: (start + shown < total).then_some(start + shown),
+                    total_count: total,
+                }),
+            })
+        }
+        ObjectCall::Edit(op) => {
+            let fields = if op == Op::Delete {
+                Fields::from([(key_field.to_string(), Value::Text(named()?.to_string()))])
+            } else {
+                let object = root.get(kind.element()).ok_or_else(|| {
+                    NbiError::with_detail(
+                        NbiCode::InvalidXml,
+                        format!("missing element {}", kind.element()),
+                    )
+                })?;
+                fields_of(object)?
+            };
+            let edit = Edit { op, kind, fields };
+            match admin.edit(session, edit, change_set_id(root)?).await? {
+                Edited::Applied(object) => {
+                    Ok(Reply::of(object.iter().map(object_element).collect()))
+                }
+                Edited::Staged { change_set, edits } => Ok(Reply::of(vec![
+                    Element::with_text("changeSetId", change_set),
+                    Element::with_text("editCount", edits.to_string()),
+                ])),
+            }
+        }
+    }
+}
+
+/// An object as the API shows it: every field but the secrets.
+fn object_element(object: &Object) -> Element {
+    fn list(name: &str, item: &str, items: &[String]) -> Element {
+        let mut e = Element::new(name);
+        for i in items {
+            e.push(Element::with_text(item, i.as_str()));
+        }
+        e
+    }
+    match object {
+        Object::Application(a) => Element::new("application")
+            .field("id", a.id.as_str())
+            .field("proxy", a.proxy.to_string()),
+        Object::User(u) => {
+            let mut e = Element::new("user").field("id", u.id.as_str());
+            if let Some(n) = &u.name {
+                e = e.field("name", n.as_str());
+            }
+            e = e.child(list("profiles", "profile", &u.profiles));
+            if let Some(m) = u.max_login_minutes {
+                e = e.field("maxLoginMinutes", m.to_string());
+            }
+            e
+        }
+        Object::DeviceProfile(p) => {
+            let mut e = Element::new("deviceProfile").field("name", p.name.as_str());
+            if let Some(d) = &p.description {
+                e = e.field("description", d.as_str());
+            }
+            e.child(list("lines", "line", &p.lines))
+        }
+        Object::Device(d) => {
+            let mut e = Element::new("device").field("name", d.name.as_str());
+            if let Some(m) = &d.model {
+                e = e.field("model", m.as_str());
+            }
+            e.field("emEnabled", d.em_enabled.to_string())
+        }
+        Object::Admin(a) => Element::new("admin")
+            .field("username", a.username.as_str())
+            .field("role", a.role.as_str()),
+    }
+}
+
+fn change_set_reply(id: String, edits: Option<u32>) -> Reply {
+    let mut body = vec![Element::with_text("changeSetId", id)];
+    if let Some(n) = edits {
+        body.push(Element::with_text("editCount", n.to_string()));
+    }
+    Reply::of(body)
 }
 
 async fn dispatch(
     state: &AppState,
-    session: &crate::domain::AdminSession,
+    session: &AdminSession,
     method: &str,
     root: &Element,
 ) -> Result<Reply, NbiError> {
@@ -159,7 +332,29 @@ async fn dispatch(
                 &admin.set_policy(session, policy).await?,
             )]))
         }
-        other => Err(NbiError::with_detail(NbiCode::UnknownMethod, other)),
+        "createChangeSet" => Ok(change_set_reply(
+            admin.create_change_set(session).await?,
+            Some(0),
+        )),
+        "validateChangeSet" => {
+            let id = required_change_set(root)?;
+            let n = admin.validate_change_set(session, id.clone()).await?;
+            Ok(change_set_reply(id, Some(n)))
+        }
+        "submitChangeSet" => {
+            let id = required_change_set(root)?;
+            let n = admin.submit_change_set(session, id.clone()).await?;
+            Ok(change_set_reply(id, Some(n)))
+        }
+        "discardChangeSet" => {
+            let id = required_change_set(root)?;
+            admin.discard_change_set(session, id.clone()).await?;
+            Ok(change_set_reply(id, None))
+        }
+        other => match object_method(other) {
+            Some((call, kind)) => object_call(state, session, call, kind, root).await,
+            None => Err(NbiError::with_detail(NbiCode::UnknownMethod, other)),
+        },
     }
 }
 

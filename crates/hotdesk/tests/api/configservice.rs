@@ -15,7 +15,7 @@ password = "audit-pw"
 role = "auditor"
 "#;
 
-async fn session(app: &TestApp, user: &str, password: &str) -> String {
+pub async fn session(app: &TestApp, user: &str, password: &str) -> String {
     let answer = call(app, "/nbi/login", None, &login_body(user, password, "")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let header = answer.set_cookie.unwrap();
@@ -27,7 +27,7 @@ async fn session(app: &TestApp, user: &str, password: &str) -> String {
         .to_string()
 }
 
-async fn method(app: &TestApp, cookie: &str, name: &str, args: &str) -> Answer {
+pub async fn method(app: &TestApp, cookie: &str, name: &str, args: &str) -> Answer {
     let body = format!(
         "<{name}Request><protVersion>1.0</protVersion><reqId>m</reqId>{args}</{name}Request>"
     );

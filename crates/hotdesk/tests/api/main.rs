@@ -9,5 +9,6 @@ mod errors;
 mod helpers;
 mod nbi_session;
 mod process;
+mod provisioning;
 mod robustness;
 mod time_rules;

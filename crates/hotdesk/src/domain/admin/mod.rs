@@ -2,7 +2,9 @@
 //! opened with a user name and password and kept by the `asCookie` cookie, with a sliding
 //! inactivity timeout and a cap on how many are open.
 
+mod changeset;
 pub mod config;
+pub mod edit;
 mod session;
 
 use std::sync::Arc;

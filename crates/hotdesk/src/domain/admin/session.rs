@@ -77,6 +77,7 @@ impl AdminService {
             expires_at: now.plus(self.settings.session_timeout),
             callback_url: req.callback_url,
             peer: peer.map(|p| p.to_string()),
+            events_after: None,
         };
         let max = self.settings.max_sessions;
         let stored = session.clone();

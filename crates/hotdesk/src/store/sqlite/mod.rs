@@ -21,8 +21,9 @@ pub use writer::WriterStats;
 
 use super::OpenError;
 use crate::domain::{
-    Admin, AdminSession, AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, Event, Key,
-    Login, Policy, ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob, User,
+    Admin, AdminSession, AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, EntityKind,
+    Event, Key, Login, Policy, ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob,
+    User,
 };
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -307,6 +308,20 @@ impl Reader for ConnReader<'_> {
 
     fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
         queries::session(self.0, token_hash)
+    }
+
+    fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
+        queries::live_sessions(self.0, now)
+    }
+
+    fn names(
+        &mut self,
+        kind: EntityKind,
+        contains: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<Key>)> {
+        queries::names(self.0, kind, contains, offset, limit)
     }
 }
 

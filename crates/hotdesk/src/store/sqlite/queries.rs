@@ -5,8 +5,9 @@
 //! Every lookup is by `key` (the case-folded name, [`Key`]) and returns the name as stored.
 
 use crate::domain::{
-    Admin, AdminSession, AppUser, Device, DeviceProfile, DirectoryCounts, Event, EventKind, Key,
-    Login, MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult, Timestamp, User,
+    Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DirectoryCounts, EntityKind,
+    Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult,
+    Timestamp, User,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -157,27 +158,101 @@ pub(super) fn admin(conn: &Connection, key: &Key) -> StoreResult<Option<Admin>> 
     Ok(admin)
 }
 
+const SESSION_COLUMNS: &str = "s.token_hash, a.username, a.role, s.created_at, s.expires_at,
+     s.callback_url, s.peer, s.events_after";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<AdminSession> {
+    let role: String = r.get(2)?;
+    Ok(AdminSession {
+        token_hash: r.get(0)?,
+        username: r.get(1)?,
+        role: Role::parse(&role).ok_or_else(|| bad_value(2, "role", &role))?,
+        created_at: Timestamp(r.get(3)?),
+        expires_at: Timestamp(r.get(4)?),
+        callback_url: r.get(5)?,
+        peer: r.get(6)?,
+        events_after: r.get(7)?,
+    })
+}
+
 pub(super) fn session(conn: &Connection, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-    let mut st = conn.prepare_cached(
-        "SELECT s.token_hash, a.username, a.role, s.created_at, s.expires_at, s.callback_url, s.peer
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS}
          FROM admin_sessions s JOIN admins a ON a.key = s.admin_key
-         WHERE s.token_hash = ?1",
+         WHERE s.token_hash = ?1"
+    ))?;
+    Ok(st.query_row([token_hash], session_from_row).optional()?)
+}
+
+pub(super) fn live_sessions(conn: &Connection, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS}
+         FROM admin_sessions s JOIN admins a ON a.key = s.admin_key
+         WHERE s.expires_at > ?1 ORDER BY s.created_at, s.token_hash"
+    ))?;
+    Ok(st
+        .query_map([now.0], session_from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The table that holds each kind of object.
+pub(super) fn table(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Application => "apps",
+        EntityKind::User => "users",
+        EntityKind::DeviceProfile => "profiles",
+        EntityKind::Device => "devices",
+        EntityKind::Admin => "admins",
+    }
+}
+
+pub(super) fn names(
+    conn: &Connection,
+    kind: EntityKind,
+    contains: Option<&str>,
+    offset: u64,
+    limit: u32,
+) -> StoreResult<(u64, Vec<Key>)> {
+    let table = table(kind);
+    // instr() rather than LIKE: a filter is plain text, with no wildcards to escape.
+    let filter = contains.unwrap_or("");
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT COUNT(*) FROM {table} WHERE instr(key, ?1) > 0"
+    ))?;
+    let total: i64 = st.query_row([filter], |r| r.get(0))?;
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT key FROM {table} WHERE instr(key, ?1) > 0 ORDER BY key LIMIT ?2 OFFSET ?3"
+    ))?;
+    let keys = st
+        .query_map(
+            params![filter, limit, i64::try_from(offset).unwrap_or(i64::MAX)],
+            |r| r.get::<_, String>(0),
+        )?
+        .map(|k| k.map(|k| Key::of(&k)))
+        .collect::<Result<_, _>>()?;
+    Ok((total.max(0) as u64, keys))
+}
+
+pub(super) fn change_set(conn: &Connection, id: &str) -> StoreResult<Option<ChangeSet>> {
+    let mut st = conn.prepare_cached("SELECT owner, created_at FROM change_sets WHERE id = ?1")?;
+    let Some((owner, created_at)) = st
+        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT edit FROM change_set_edits WHERE change_set_id = ?1 ORDER BY position",
     )?;
-    let session = st
-        .query_row([token_hash], |r| {
-            let role: String = r.get(2)?;
-            Ok(AdminSession {
-                token_hash: r.get(0)?,
-                username: r.get(1)?,
-                role: Role::parse(&role).ok_or_else(|| bad_value(2, "role", &role))?,
-                created_at: Timestamp(r.get(3)?),
-                expires_at: Timestamp(r.get(4)?),
-                callback_url: r.get(5)?,
-                peer: r.get(6)?,
-            })
-        })
-        .optional()?;
-    Ok(session)
+    let edits = st
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(ChangeSet {
+        id: id.to_string(),
+        owner,
+        created_at: Timestamp(created_at),
+        edits,
+    }))
 }
 
 pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {

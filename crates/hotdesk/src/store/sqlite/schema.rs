@@ -142,6 +142,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX admin_sessions_by_deadline ON admin_sessions(expires_at);
     "#,
+    // 3: the event service's per-session cursor, and change sets of staged admin edits.
+    r#"
+    ALTER TABLE admin_sessions ADD COLUMN events_after INTEGER;
+
+    CREATE TABLE change_sets (
+        id         TEXT PRIMARY KEY NOT NULL,
+        owner      TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Each edit as the domain serialized it (secrets already hashed), in staging order.
+    CREATE TABLE change_set_edits (
+        change_set_id TEXT NOT NULL REFERENCES change_sets(id) ON DELETE CASCADE,
+        position      INTEGER NOT NULL,
+        edit          TEXT NOT NULL,
+        PRIMARY KEY (change_set_id, position)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

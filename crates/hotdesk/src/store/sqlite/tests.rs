@@ -5,7 +5,9 @@
 
 use super::writer::{JobResult, MAX_BATCH};
 use super::*;
-use crate::domain::{Admin, EventKind, MultipleLogin, NewEvent, Role, Tx, TxOutcome, run_tx};
+use crate::domain::{
+    Admin, ChangeSet, EventKind, MultipleLogin, NewEvent, Role, Tx, TxOutcome, run_read, run_tx,
+};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -735,4 +737,83 @@ async fn backup_writes_a_consistent_copy() {
         restored.device(&Key::of("sep1")).await.unwrap(),
         Some(device("SEP1"))
     );
+}
+
+#[tokio::test]
+async fn names_page_and_filter_and_deletes_take_their_lists_along() {
+    let (_dir, store) = temp_store();
+    write(&store, |tx| {
+        for name in ["SEP-B", "sep-a", "SEP-C", "OTHER"] {
+            tx.upsert_device(&device(name))?;
+        }
+        tx.upsert_profile(&DeviceProfile {
+            name: "P1".into(),
+            description: None,
+            lines: vec!["1001".into()],
+        })?;
+        tx.upsert_user(&User {
+            id: "u1".into(),
+            profiles: vec!["P1".into()],
+            ..User::default()
+        })
+    })
+    .await;
+    let (total, page) = run_read(&store, |r| r.names(EntityKind::Device, Some("sep"), 1, 10))
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(page, vec![Key::of("sep-b"), Key::of("sep-c")]);
+    let (all, _) = run_read(&store, |r| r.names(EntityKind::Device, None, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(all, 4);
+
+    let (users, deleted, again) = write(&store, |tx| {
+        let users = tx.profile_users(&Key::of("p1"), 5)?;
+        let deleted = tx.delete(EntityKind::User, &Key::of("U1"))?;
+        let again = tx.delete(EntityKind::User, &Key::of("u1"))?;
+        Ok((users, deleted, again))
+    })
+    .await;
+    assert_eq!(
+        (users, deleted, again),
+        (vec!["u1".to_string()], true, false)
+    );
+    let left = write(&store, |tx| {
+        tx.delete(EntityKind::DeviceProfile, &Key::of("P1"))?;
+        tx.profile_users(&Key::of("p1"), 5)
+    })
+    .await;
+    assert!(left.is_empty());
+    assert_eq!(store.profile(&Key::of("p1")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn change_sets_keep_their_edits_in_order_until_removed() {
+    let (_dir, store) = temp_store();
+    let set = ChangeSet {
+        id: "cs1".into(),
+        owner: "admin".into(),
+        created_at: Timestamp(5),
+        edits: vec!["first".into()],
+    };
+    let (n2, n3, got) = write(&store, move |tx| {
+        tx.insert_change_set(&set)?;
+        let n2 = tx.stage_edit("cs1", "second")?;
+        let n3 = tx.stage_edit("cs1", "third")?;
+        Ok((n2, n3, tx.change_set("cs1")?))
+    })
+    .await;
+    assert_eq!((n2, n3), (2, 3));
+    let got = got.unwrap();
+    assert_eq!(got.edits, vec!["first", "second", "third"]);
+    assert_eq!(
+        (got.owner.as_str(), got.created_at),
+        ("admin", Timestamp(5))
+    );
+    let (removed, gone) = write(&store, |tx| {
+        Ok((tx.remove_change_set("cs1")?, tx.change_set("cs1")?))
+    })
+    .await;
+    assert!(removed && gone.is_none());
 }

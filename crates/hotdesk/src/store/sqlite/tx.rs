@@ -7,8 +7,8 @@
 
 use super::queries::{self, LOGIN_COLUMNS, login_from_row};
 use crate::domain::{
-    Admin, AdminSession, AppUser, Device, DeviceProfile, Key, Login, NewEvent, Policy, StoreResult,
-    Timestamp, Tx, User,
+    Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, EntityKind, Key, Login,
+    NewEvent, Policy, Role, StoreResult, Timestamp, Tx, User,
 };
 use rusqlite::{Connection, params};
 
@@ -323,5 +323,86 @@ impl Tx for SqlTx<'_> {
             .conn
             .prepare_cached("SELECT COUNT(*) FROM admin_sessions")?;
         Ok(st.query_row([], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn remove_sessions_of(&mut self, admin: &Key) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM admin_sessions WHERE admin_key = ?1")?;
+        Ok(st.execute([admin.as_str()])? as u64)
+    }
+
+    fn set_subscription(&mut self, token_hash: &str, after: Option<i64>) -> StoreResult<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE admin_sessions SET events_after = ?2 WHERE token_hash = ?1")?;
+        Ok(st.execute(params![token_hash, after])? > 0)
+    }
+
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
+        Ok(queries::device(self.conn, name)?.map(|(device, _)| device))
+    }
+
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        queries::profile(self.conn, name)
+    }
+
+    /// The lists (certificates, profiles, lines) go with their object: ON DELETE CASCADE.
+    fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {
+        let table = queries::table(kind);
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("DELETE FROM {table} WHERE key = ?1"))?;
+        Ok(st.execute([key.as_str()])? > 0)
+    }
+
+    fn profile_users(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT u.id FROM user_profiles p JOIN users u ON u.key = p.user_key
+             WHERE p.profile_key = ?1 ORDER BY u.key LIMIT ?2",
+        )?;
+        Ok(st
+            .query_map(params![profile.as_str(), limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn count_admins(&mut self, role: Role) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM admins WHERE role = ?1")?;
+        Ok(st
+            .query_row([role.as_str()], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
+    }
+
+    fn insert_change_set(&mut self, set: &ChangeSet) -> StoreResult<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO change_sets (id, owner, created_at) VALUES (?1, ?2, ?3)",
+        )?;
+        st.execute(params![set.id, set.owner, set.created_at.0])?;
+        for edit in &set.edits {
+            self.stage_edit(&set.id, edit)?;
+        }
+        Ok(())
+    }
+
+    fn change_set(&mut self, id: &str) -> StoreResult<Option<ChangeSet>> {
+        queries::change_set(self.conn, id)
+    }
+
+    fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO change_set_edits (change_set_id, position, edit)
+             VALUES (?1, (SELECT COUNT(*) FROM change_set_edits WHERE change_set_id = ?1), ?2)
+             RETURNING position + 1",
+        )?;
+        Ok(st.query_row(params![id, edit], |r| r.get(0))?)
+    }
+
+    fn remove_change_set(&mut self, id: &str) -> StoreResult<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM change_sets WHERE id = ?1")?;
+        Ok(st.execute([id])? > 0)
     }
 }

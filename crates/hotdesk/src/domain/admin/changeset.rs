@@ -1,0 +1,152 @@
+//! Change sets (CSM's change session): edits staged under a `changeSetId`, checked together by
+//! `validateChangeSet` and applied together by `submitChangeSet`, in one transaction or not at
+//! all. A change set lives in the store, so it survives a restart and any node can submit it;
+//! only the admin who created it can see it.
+
+use hotdesk_proto::nbi::{NbiCode, NbiError};
+
+use super::AdminService;
+use super::config::{Privilege, require};
+use super::edit::{Edit, apply};
+use crate::domain::clock::Timestamp;
+use crate::domain::model::{AdminSession, ChangeSet, Key};
+use crate::domain::{StoreResult, Tx, run_tx};
+
+pub(super) fn not_found(id: &str) -> NbiError {
+    NbiError::with_detail(NbiCode::ChangeSetNotFound, id)
+}
+
+/// The change set `id` if `session`'s admin owns it.
+fn owned(tx: &mut dyn Tx, id: &str, session: &AdminSession) -> StoreResult<Option<ChangeSet>> {
+    Ok(tx
+        .change_set(id)?
+        .filter(|s| Key::of(&s.owner) == Key::of(&session.username)))
+}
+
+/// Apply every edit of the set in order; the first that fails stops it, reported with its
+/// place (`edit 2 of 3 (addDevice SEP1): ...`) and its own code.
+fn apply_all(
+    tx: &mut dyn Tx,
+    set: &ChangeSet,
+    session: &AdminSession,
+    now: Timestamp,
+) -> StoreResult<Result<u32, NbiError>> {
+    let total = set.edits.len();
+    for (index, json) in set.edits.iter().enumerate() {
+        let edit: Edit = match serde_json::from_str(json) {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(crate::domain::StoreError::Database(format!(
+                    "change set {} holds an unreadable edit: {e}",
+                    set.id
+                )));
+            }
+        };
+        if let Err(e) = apply(tx, &edit, session, now)? {
+            let place = format!("edit {} of {total} ({})", index + 1, edit.describe());
+            return Ok(Err(NbiError {
+                code: e.code,
+                description: format!("{place}: {}", e.description),
+            }));
+        }
+    }
+    Ok(Ok(total as u32))
+}
+
+/// The outcome of a dry run; carried on the rollback path so nothing of it is kept.
+enum DryRun {
+    Valid(u32),
+    Invalid(NbiError),
+}
+
+impl AdminService {
+    pub async fn create_change_set(&self, session: &AdminSession) -> Result<String, NbiError> {
+        require(session, Privilege::Administer)?;
+        let mut bytes = [0u8; 16];
+        rand::fill(&mut bytes);
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let set = ChangeSet {
+            id: id.clone(),
+            owner: session.username.clone(),
+            created_at: self.clock.now(),
+            edits: Vec::new(),
+        };
+        run_tx(self.store.as_ref(), move |tx| {
+            tx.insert_change_set(&set)?;
+            Ok(Ok::<(), NbiError>(()))
+        })
+        .await??;
+        Ok(id)
+    }
+
+    /// Apply the edits and roll them back: the first failure, or how many edits would apply.
+    pub async fn validate_change_set(
+        &self,
+        session: &AdminSession,
+        id: String,
+    ) -> Result<u32, NbiError> {
+        require(session, Privilege::Administer)?;
+        let actor = session.clone();
+        let now = self.clock.now();
+        let outcome = run_tx(self.store.as_ref(), move |tx| {
+            let Some(set) = owned(tx, &id, &actor)? else {
+                return Ok(Err::<std::convert::Infallible, _>(DryRun::Invalid(
+                    not_found(&id),
+                )));
+            };
+            // Always the Err path: run_tx rolls back whatever the edits did.
+            Ok(Err(match apply_all(tx, &set, &actor, now)? {
+                Ok(n) => DryRun::Valid(n),
+                Err(e) => DryRun::Invalid(e),
+            }))
+        })
+        .await?;
+        match outcome {
+            Err(DryRun::Valid(n)) => Ok(n),
+            Err(DryRun::Invalid(e)) => Err(e),
+            Ok(never) => match never {},
+        }
+    }
+
+    /// Apply every edit in one transaction and delete the set; on the first failure nothing
+    /// is applied and the set stays, to be fixed (discard it and stage again) or discarded.
+    pub async fn submit_change_set(
+        &self,
+        session: &AdminSession,
+        id: String,
+    ) -> Result<u32, NbiError> {
+        require(session, Privilege::Administer)?;
+        let actor = session.clone();
+        let now = self.clock.now();
+        let applied = run_tx(self.store.as_ref(), move |tx| {
+            let Some(set) = owned(tx, &id, &actor)? else {
+                return Ok(Err(not_found(&id)));
+            };
+            let result = apply_all(tx, &set, &actor, now)?;
+            if result.is_ok() {
+                tx.remove_change_set(&id)?;
+            }
+            Ok(result)
+        })
+        .await??;
+        tracing::info!(admin = %session.username, edits = applied, "change set submitted");
+        Ok(applied)
+    }
+
+    pub async fn discard_change_set(
+        &self,
+        session: &AdminSession,
+        id: String,
+    ) -> Result<(), NbiError> {
+        require(session, Privilege::Administer)?;
+        let actor = session.clone();
+        run_tx(self.store.as_ref(), move |tx| {
+            if owned(tx, &id, &actor)?.is_none() {
+                return Ok(Err(not_found(&id)));
+            }
+            tx.remove_change_set(&id)?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+}
