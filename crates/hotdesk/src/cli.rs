@@ -6,9 +6,10 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::admin::AdminSettings;
-use crate::domain::{Clock, SystemClock, Timestamp, directory};
-use crate::http::{Application, shutdown_signal};
+use crate::domain::{Clock, Role, SystemClock, Timestamp, directory};
+use crate::http::{Application, ServerOptions, shutdown_signal};
 use crate::store;
+use anyhow::Context;
 
 const DEFAULT_DATABASE: &str = "sqlite://hotdesk-data/hotdesk.db";
 
@@ -29,6 +30,27 @@ enum Command {
     Serve(Serve),
     /// Load a directory file (TOML) into the database: an upsert by ID or name.
     Import(Import),
+    /// Manage admin API accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin API account, or set the password and role of an existing one. The
+    /// password is read from HOTDESK_ADMIN_PASSWORD, else from the first line of stdin.
+    Add(AdminAdd),
+}
+
+#[derive(Args)]
+struct AdminAdd {
+    /// The account's user name.
+    name: String,
+    /// admin (everything), operator (read, log users in and out) or auditor (read only).
+    #[arg(long, default_value = "admin", value_parser = ["admin", "operator", "auditor"])]
+    role: String,
+    #[command(flatten)]
+    db: Database,
 }
 
 #[derive(Args)]
@@ -58,6 +80,17 @@ struct Serve {
     /// see time pass while the service is down, without waiting for it.
     #[arg(long, hide = true, env = "HOTDESK_CLOCK_START")]
     clock_start: Option<i64>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key). The admin cookie is then
+    /// marked Secure.
+    #[arg(long, env = "HOTDESK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "HOTDESK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// PEM file of extra CA certificates trusted for heartbeat and event callbacks (a private
+    /// CA), besides the system's roots.
+    #[arg(long, env = "HOTDESK_CALLBACK_CA")]
+    callback_ca: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -92,6 +125,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Import(args) => import(args).await,
+            Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
         }
     });
     match result {
@@ -128,10 +162,23 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         session_timeout: std::time::Duration::from_secs(u64::from(args.session_timeout_mins) * 60),
         max_sessions: args.max_sessions,
     };
-    let app = Application::build(store, clock, &args.listen, admin).await?;
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let options = ServerOptions {
+        admin,
+        tls,
+        callback_ca: args.callback_ca.as_deref().map(read).transpose()?,
+    };
+    let app = Application::build(store, clock, &args.listen, options).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, database = %args.db.database, "hotdesk listening");
-    println!("hotdesk listening on http://{addr}");
+    println!("hotdesk listening on {scheme}://{addr}");
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }
@@ -143,5 +190,42 @@ async fn import(args: Import) -> anyhow::Result<()> {
     let store = store::open(&args.db.database).await?;
     let report = directory::import(&store, &SystemClock::new(), &name, dir, "import").await?;
     println!("imported {name}: {report}");
+    Ok(())
+}
+
+async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
+    let password = match std::env::var("HOTDESK_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password: set HOTDESK_ADMIN_PASSWORD or give it on stdin"
+    );
+    let role = Role::parse(&args.role).context("unknown role")?;
+    let store = store::open(&args.db.database).await?;
+    // The same upsert as an import of one `[[admins]]` entry, with its configChange event.
+    let file = directory::DirectoryFile {
+        admins: vec![directory::AdminEntry {
+            username: args.name.clone(),
+            password: Some(password),
+            role: Some(role),
+        }],
+        ..directory::DirectoryFile::default()
+    };
+    let report = directory::import(&store, &SystemClock::new(), "admin add", file, "cli").await?;
+    let created = report.admins.0 == 1;
+    println!(
+        "{} admin account {} with role {}",
+        if created { "created" } else { "updated" },
+        args.name,
+        role.as_str()
+    );
     Ok(())
 }

@@ -26,10 +26,11 @@ pub enum NbiCode {
     ChangeSetNotFound,
     InUse,
     TooManyAttempts,
+    DuplicateSubscription,
 }
 
 /// Every code, in numeric order.
-const ALL: [NbiCode; 18] = [
+const ALL: [NbiCode; 19] = [
     NbiCode::GeneralFailure,
     NbiCode::NoSession,
     NbiCode::InvalidSession,
@@ -48,6 +49,7 @@ const ALL: [NbiCode; 18] = [
     NbiCode::ChangeSetNotFound,
     NbiCode::InUse,
     NbiCode::TooManyAttempts,
+    NbiCode::DuplicateSubscription,
 ];
 
 impl NbiCode {
@@ -81,6 +83,8 @@ impl NbiCode {
             NbiCode::ChangeSetNotFound => (1005, "Change set not found"),
             NbiCode::InUse => (1006, "Object is in use"),
             NbiCode::TooManyAttempts => (1007, "Too many failed attempts; try again later"),
+            // CSM's number for the same condition of its eventSubscription method.
+            NbiCode::DuplicateSubscription => (4001, "Duplicate event subscription"),
         }
     }
 
@@ -165,11 +169,11 @@ mod tests {
             assert_eq!(NbiCode::from_code(c.code()), Some(c));
             assert!(!c.description().is_empty());
         }
-        // Every variant is in ALL: the descriptions are unique too, so 18 distinct rows.
+        // Every variant is in ALL: the descriptions are unique too, so 19 distinct rows.
         let mut descriptions: Vec<&str> = NbiCode::all().map(NbiCode::description).collect();
         descriptions.sort_unstable();
         descriptions.dedup();
-        assert_eq!(descriptions.len(), 18);
+        assert_eq!(descriptions.len(), 19);
         assert_eq!(NbiCode::from_code(0), None);
         assert_eq!(NbiCode::from_code(8), None);
         assert_eq!(NbiCode::from_code(1008), None);
@@ -196,6 +200,7 @@ mod tests {
             (NbiCode::ChangeSetNotFound, 1005),
             (NbiCode::InUse, 1006),
             (NbiCode::TooManyAttempts, 1007),
+            (NbiCode::DuplicateSubscription, 4001),
         ];
         for (code, n) in expected {
             assert_eq!(code.code(), n, "{code:?}");

@@ -53,6 +53,8 @@ pub trait Tx {
     fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()>;
     /// Append to the outbox; returns the event's sequence number.
     fn append_event(&mut self, event: &NewEvent) -> StoreResult<i64>;
+    /// The sequence number of the newest event, 0 when there is none.
+    fn last_event_seq(&mut self) -> StoreResult<i64>;
 
     // Directory edits: each returns `true` when it created the entity, `false` when it updated it.
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool>;

@@ -22,7 +22,43 @@ use crate::domain::{AdminSession, EntityKind, Event, Login, MultipleLogin, Polic
 const PAGE: usize = 1000;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/nbi/configservice/{method}", post(call).put(call))
+    Router::new()
+        .route("/nbi/configservice/{method}", post(config).put(config))
+        .route("/nbi/eventservice/{method}", post(events).put(events))
+}
+
+/// The two services share the envelope, the session check and `getServiceInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Config,
+    Events,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Service::Config => "configservice",
+            Service::Events => "eventservice",
+        }
+    }
+}
+
+async fn config(
+    state: State<AppState>,
+    method: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    call(Service::Config, state, method, headers, body).await
+}
+
+async fn events(
+    state: State<AppState>,
+    method: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    call(Service::Events, state, method, headers, body).await
 }
 
 /// What a method answers besides the envelope.
@@ -54,25 +90,22 @@ impl Reply {
 }
 
 async fn call(
+    service: Service,
     State(state): State<AppState>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let response_name = format!("{method}Response");
-    let answer = |req_id: Option<&str>, result: Result<Reply, NbiError>| {
+    let answer = |name: &str, req_id: Option<&str>, result: Result<Reply, NbiError>| {
         let text = match result {
-            Ok(reply) => nbi::render_response(
-                &response_name,
-                req_id,
-                reply.paging.as_ref(),
-                &reply.body,
-                None,
-            ),
-            Err(e) => nbi::render_response(&response_name, req_id, None, &[], Some(&e)),
+            Ok(reply) => {
+                nbi::render_response(name, req_id, reply.paging.as_ref(), &reply.body, None)
+            }
+            Err(e) => nbi::render_response(name, req_id, None, &[], Some(&e)),
         };
         xml(StatusCode::OK, text)
     };
+    let response_name = format!("{method}Response");
     let session = match state.admin.session(as_cookie(&headers).as_deref()).await {
         Ok(s) => s,
         Err(e) => return unauthorized(&e),
@@ -80,17 +113,31 @@ async fn call(
     let (root, req_id) = match document(&body, false) {
         Ok(Some(Document { root, req_id })) => (root, req_id),
         Ok(None) => (Element::new(format!("{method}Request")), None),
-        Err(Refused { error, req_id }) => return answer(req_id.as_deref(), Err(error)),
+        Err(Refused { error, req_id }) => {
+            return answer(&response_name, req_id.as_deref(), Err(error));
+        }
     };
-    let result = if root.name != format!("{method}Request") && is_method(&method) {
+    // CSM names the event service's pair eventSubRequest / eventSubResponse: answer in kind.
+    let (expected, response_name) = if service == Service::Events
+        && method == "eventSubscription"
+        && root.name == "eventSubRequest"
+    {
+        (root.name.clone(), "eventSubResponse".to_string())
+    } else {
+        (format!("{method}Request"), response_name)
+    };
+    let result = if root.name != expected && is_method(service, &method) {
         Err(NbiError::with_detail(
             NbiCode::InvalidXml,
-            format!("expected {method}Request"),
+            format!("expected {expected}"),
         ))
     } else {
-        dispatch(&state, &session, &method, &root).await
+        match service {
+            Service::Config => dispatch(&state, &session, &method, &root).await,
+            Service::Events => dispatch_events(&state, &session, &method, &root).await,
+        }
     };
-    answer(req_id.as_deref(), result)
+    answer(&response_name, req_id.as_deref(), result)
 }
 
 const METHODS: &[&str] = &[
@@ -107,8 +154,61 @@ const METHODS: &[&str] = &[
     "discardChangeSet",
 ];
 
-fn is_method(method: &str) -> bool {
-    METHODS.contains(&method) || object_method(method).is_some()
+fn is_method(service: Service, method: &str) -> bool {
+    match service {
+        Service::Config => METHODS.contains(&method) || object_method(method).is_some(),
+        Service::Events => {
+            ["getServiceInfo", "GetServiceInfo", "eventSubscription"].contains(&method)
+        }
+    }
+}
+
+fn service_info(state: &AppState, service: Service) -> Reply {
+    Reply::of(vec![
+        Element::with_text("serviceName", service.name()),
+        Element::with_text("serviceVersion", super::nbi::SERVICE_VERSION),
+        Element::with_text("productVersion", env!("CARGO_PKG_VERSION")),
+        Element::with_text(
+            "sessionTimeoutInMins",
+            (state.admin.settings().session_timeout.as_secs() / 60).to_string(),
+        ),
+    ])
+}
+
+/// `/nbi/eventservice/eventSubscription`: `<op>add</op>` (optionally `<afterSeq>N</afterSeq>`
+/// to replay from event N) or `<op>delete</op>`.
+async fn dispatch_events(
+    state: &AppState,
+    session: &AdminSession,
+    method: &str,
+    root: &Element,
+) -> Result<Reply, NbiError> {
+    match method {
+        "getServiceInfo" | "GetServiceInfo" => Ok(service_info(state, Service::Events)),
+        "eventSubscription" => {
+            let mut body = Vec::new();
+            if let Some(id) = root.text_of("subscriptionId") {
+                body.push(Element::with_text("subscriptionId", id));
+            }
+            match root.text_of("op") {
+                Some("add") => {
+                    let after = number(root, "afterSeq")?;
+                    let start = state.admin.subscribe(session, after).await?;
+                    body.push(Element::with_text("afterSeq", start.to_string()));
+                }
+                Some("delete") => state.admin.unsubscribe(session).await?,
+                Some(_) => return Err(invalid("op must be add or delete")),
+                None => {
+                    return Err(NbiError::with_detail(
+                        NbiCode::InvalidXml,
+                        "missing element op",
+                    ));
+                }
+            }
+            Ok(Reply::of(body))
+        }
+        other => Err(NbiError::with_detail(NbiCode::UnknownMethod, other)),
+    }
 }
 
 /// What an object method does: `addUser`, `listDeviceProfiles`...
@@ -288,15 +388,7 @@ async fn dispatch(
     let admin = &state.admin;
     match method {
         // CSM spells it with a capital G.
-        "getServiceInfo" | "GetServiceInfo" => Ok(Reply::of(vec![
-            Element::with_text("serviceName", "configservice"),
-            Element::with_text("serviceVersion", super::nbi::SERVICE_VERSION),
-            Element::with_text("productVersion", env!("CARGO_PKG_VERSION")),
-            Element::with_text(
-                "sessionTimeoutInMins",
-                (admin.settings().session_timeout.as_secs() / 60).to_string(),
-            ),
-        ])),
+        "getServiceInfo" | "GetServiceInfo" => Ok(service_info(state, Service::Config)),
         "listLogins" => {
             let start = nbi::base(root)?.start_index.unwrap_or(0);
             let logins = admin.list_logins(session, login_filter(root)?).await?;
@@ -401,7 +493,7 @@ fn login_element(l: &Login) -> Element {
     e
 }
 
-fn event_element(e: &Event) -> Element {
+pub(super) fn event_element(e: &Event) -> Element {
     let ev = &e.event;
     let mut out = Element::new("event")
         .field("seq", e.seq.to_string())

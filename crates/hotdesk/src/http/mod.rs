@@ -1,9 +1,11 @@
 //! The HTTP wire (axum). Handlers only translate: bytes in, a domain call, bytes out.
 
+mod callbacks;
 mod configservice;
 mod em;
 mod nbi;
 mod ops;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,13 +13,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tower::Layer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::domain::admin::{AdminService, AdminSettings};
+use crate::domain::admin::{AdminService, AdminSettings, notify};
 use crate::domain::{Clock, EmService, Store, scheduler};
 
 /// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
@@ -32,14 +35,36 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub(crate) struct AppState {
     pub em: Arc<EmService>,
     pub admin: Arc<AdminService>,
+    /// Served over TLS: the `asCookie` gets the `Secure` attribute.
+    pub tls: bool,
+}
+
+/// How a server is set up beyond its store, clock and address.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    pub admin: AdminSettings,
+    /// Serve HTTPS with this PEM certificate chain and PEM private key.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// PEM certificates trusted for heartbeat and event callbacks, besides the system's roots.
+    pub callback_ca: Option<Vec<u8>>,
+}
+
+impl From<AdminSettings> for ServerOptions {
+    fn from(admin: AdminSettings) -> Self {
+        ServerOptions {
+            admin,
+            ..ServerOptions::default()
+        }
+    }
 }
 
 /// A bound, ready server (zero2prod's `Application`): build it on port 0 in tests.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     router: Router,
-    scheduler: tokio::task::JoinHandle<()>,
-    scheduler_stop: Arc<Notify>,
+    /// The auto-logout scheduler and the admin API's notifier, each with its stop signal.
+    tasks: Vec<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
 }
 
 impl Application {
@@ -49,8 +74,16 @@ impl Application {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         listen: &str,
-        admin: AdminSettings,
+        options: impl Into<ServerOptions>,
     ) -> anyhow::Result<Self> {
+        let options = options.into();
+        let tls = match &options.tls {
+            Some((cert, key)) => Some(tls::server_config(cert, key)?),
+            None => None,
+        };
+        let callbacks = Arc::new(callbacks::HttpsCallbacks::new(
+            options.callback_ca.as_deref(),
+        )?);
         let ended = scheduler::expire_now(store.as_ref(), clock.as_ref()).await?;
         if !ended.is_empty() {
             tracing::info!(
@@ -64,9 +97,19 @@ impl Application {
         let wake = Arc::new(Notify::new());
         let scheduler_stop = Arc::new(Notify::new());
         let em = Arc::new(EmService::new(store.clone(), clock.clone(), wake.clone()));
-        let admin = Arc::new(AdminService::new(store.clone(), clock.clone(), admin));
+        let admin = Arc::new(AdminService::new(
+            store.clone(),
+            clock.clone(),
+            options.admin,
+        ));
         let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
-        let state = AppState { em, admin };
+        let notifier_stop = Arc::new(Notify::new());
+        let notifier = tokio::spawn(notify::run(admin.clone(), callbacks, notifier_stop.clone()));
+        let state = AppState {
+            em,
+            admin,
+            tls: tls.is_some(),
+        };
         let router = Router::new()
             .merge(em::routes())
             .merge(nbi::routes())
@@ -80,9 +123,9 @@ impl Application {
             .with_state(state);
         Ok(Application {
             listener,
+            tls,
             router,
-            scheduler,
-            scheduler_stop,
+            tasks: vec![(scheduler, scheduler_stop), (notifier, notifier_stop)],
         })
     }
 
@@ -97,14 +140,36 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        self.scheduler_stop.notify_one();
-        let _ = self.scheduler.await;
+        let served = match self.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.listener, config)?;
+                // axum knows the peer address of plain TCP connections only: hand it to the
+                // handlers ourselves, as the same ConnectInfo they read either way.
+                let router = self.router;
+                let service = tower::service_fn(
+                    move |incoming: axum::serve::IncomingStream<'_, tls::TlsListener>| {
+                        let peer = ConnectInfo(*incoming.remote_addr());
+                        let service = axum::Extension(peer).layer(router.clone());
+                        std::future::ready(Ok::<_, std::convert::Infallible>(service))
+                    },
+                );
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                let service = self
+                    .router
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(self.listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        for (task, stop) in self.tasks {
+            stop.notify_one();
+            let _ = task.await;
+        }
         served
     }
 }

@@ -116,6 +116,7 @@ async fn login(
                 .http_only(true)
                 .same_site(cookie::SameSite::Strict)
                 .path("/")
+                .secure(state.tls)
                 .build();
             if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
                 response.headers_mut().insert(header::SET_COOKIE, value);

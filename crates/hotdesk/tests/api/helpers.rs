@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hotdesk::domain::admin::AdminSettings;
 use hotdesk::domain::{Clock, Event, ManualClock, Store, Timestamp, directory};
-use hotdesk::http::Application;
+use hotdesk::http::{Application, ServerOptions};
 use hotdesk::store;
 
 /// 2026-01-05 08:00 UTC: a Monday morning at the office.
@@ -16,7 +16,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
     pub db_url: String,
-    pub admin: AdminSettings,
+    pub options: ServerOptions,
     _dir: tempfile::TempDir,
 }
 
@@ -27,6 +27,11 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
 
 /// As [`spawn_app_with`], with admin API limits of the test's choosing.
 pub async fn spawn_app_with_settings(extra: &str, admin: AdminSettings) -> TestApp {
+    spawn_app_with_options(extra, ServerOptions::from(admin)).await
+}
+
+/// As [`spawn_app_with`], with server options of the test's choosing.
+pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("hotdesk.db");
     let db_url = format!("sqlite://{}", db_path.display());
@@ -38,29 +43,43 @@ pub async fn spawn_app_with_settings(extra: &str, admin: AdminSettings) -> TestA
             .await
             .unwrap();
     }
-    let base = serve(store.clone(), &clock, admin).await;
+    let base = serve(store.clone(), &clock, options.clone()).await;
     TestApp {
         base,
         clock,
         store,
-        client: reqwest::Client::new(),
+        client: client_for(&options),
         db_url,
-        admin,
+        options,
         _dir: dir,
     }
 }
 
+/// A client that trusts the server's own certificate when it serves TLS.
+fn client_for(options: &ServerOptions) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    if let Some((cert, _)) = &options.tls {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(cert).unwrap());
+    }
+    builder.build().unwrap()
+}
+
 /// Start a server over `store` on a free loopback port; its base URL.
-async fn serve(store: Arc<dyn Store>, clock: &ManualClock, admin: AdminSettings) -> String {
+async fn serve(store: Arc<dyn Store>, clock: &ManualClock, options: ServerOptions) -> String {
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let app = Application::build(
         store,
         Arc::new(clock.clone()) as Arc<dyn Clock>,
         "127.0.0.1:0",
-        admin,
+        options,
     )
     .await
     .unwrap();
-    let base = format!("http://{}", app.local_addr());
+    let base = format!("{scheme}://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
     base
 }
@@ -117,7 +136,7 @@ impl TestApp {
     /// the same clock. Its base URL.
     pub async fn another_server(&self) -> String {
         let store = store::open(&self.db_url).await.unwrap();
-        serve(store, &self.clock, self.admin).await
+        serve(store, &self.clock, self.options.clone()).await
     }
 
     pub async fn events(&self) -> Vec<Event> {

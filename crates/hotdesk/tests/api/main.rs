@@ -2,6 +2,7 @@
 //! one module per area). Time never passes by sleeping: the in-process server runs on a
 //! `ManualClock`, and the real binary is started "later" with `--clock-start`.
 
+mod callbacks;
 mod concurrency;
 mod configservice;
 mod em_api;

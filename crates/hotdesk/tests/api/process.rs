@@ -204,3 +204,132 @@ fn import_upserts_and_names_file_line_and_key_on_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("profile `Nope` is not defined"));
 }
+
+/// `hotdesk admin add`: the first account of a fresh install, from stdin or the environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_add_makes_accounts_whose_sessions_survive_a_restart() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut child = Command::new(BIN)
+        .args([
+            "admin",
+            "add",
+            "ops",
+            "--role",
+            "operator",
+            "--database",
+            &url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ops secret\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "created admin account ops with role operator\n"
+    );
+    let out = Command::new(BIN)
+        .args(["admin", "add", "root", "--database", &url])
+        .env("HOTDESK_ADMIN_PASSWORD", "root-pw")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["admin", "add", "nobody", "--database", &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an empty password is refused");
+    let out = Command::new(BIN)
+        .args(["admin", "add", "x", "--role", "god", "--database", &url])
+        .env("HOTDESK_ADMIN_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown role is refused");
+
+    let server = start(&db, T0.0);
+    let login = |user: &str, password: &str| {
+        format!(
+            "<loginRequest><protVersion>1.0</protVersion><username>{user}</username>\
+             <password>{password}</password></loginRequest>"
+        )
+    };
+    let client = reqwest::Client::new();
+    let post = |base: String, path: &'static str, cookie: Option<String>, body: String| {
+        let client = client.clone();
+        async move {
+            let mut request = client.post(format!("{base}{path}")).body(body);
+            if let Some(c) = cookie {
+                request = request.header("cookie", format!("asCookie={c}"));
+            }
+            let response = request.send().await.unwrap();
+            let cookie = response
+                .headers()
+                .get("set-cookie")
+                .map(|v| v.to_str().unwrap().to_string());
+            (
+                response.status().as_u16(),
+                cookie,
+                response.text().await.unwrap(),
+            )
+        }
+    };
+    let (status, set_cookie, body) = post(
+        server.base.clone(),
+        "/nbi/login",
+        None,
+        login("ops", "ops secret"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let cookie = set_cookie.unwrap()[9..73].to_string();
+    let (status, _, _) = post(
+        server.base.clone(),
+        "/nbi/login",
+        None,
+        login("root", "root-pw"),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // The session outlives the process that opened it.
+    server.terminate();
+    let server = start(&db, T0.0 + 60_000);
+    let (status, _, body) = post(
+        server.base.clone(),
+        "/nbi/configservice/setPolicy",
+        Some(cookie.clone()),
+        "<setPolicyRequest><protVersion>1.0</protVersion><policy/></setPolicyRequest>".into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<code>1000</code>"), "an operator: {body}");
+    let (status, _, _) = post(
+        server.base.clone(),
+        "/nbi/ping",
+        Some(cookie),
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.terminate();
+}

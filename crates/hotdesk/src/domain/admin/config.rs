@@ -171,7 +171,10 @@ impl AdminService {
             return Err(NbiError::with_detail(NbiCode::InvalidValue, problem));
         }
         let now = self.clock.now();
-        let mut event = NewEvent::new(now, EventKind::ConfigChange).detail("setPolicy");
+        let mut event = NewEvent::new(now, EventKind::ConfigChange).detail(match &session.peer {
+            Some(peer) => format!("setPolicy from {peer}"),
+            None => "setPolicy".to_string(),
+        });
         event.actor = Some(session.username.clone());
         let stored = policy.clone();
         run_tx(self.store.as_ref(), move |tx| {

@@ -5,14 +5,18 @@
 mod changeset;
 pub mod config;
 pub mod edit;
+pub mod notify;
 mod session;
+mod subscription;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::clock::Clock;
+use super::model::AdminSession;
 use super::secrets::FailureThrottle;
 use super::store::{Store, StoreError};
 
@@ -43,6 +47,9 @@ pub struct AdminService {
     settings: AdminSettings,
     /// Failed logins per user name and per address.
     throttle: FailureThrottle,
+    /// The cookies of this node's sessions that asked for heartbeats, by token hash: a
+    /// heartbeat must carry the cookie, and the store keeps only its hash.
+    heartbeat_cookies: Mutex<HashMap<String, String>>,
 }
 
 impl AdminService {
@@ -52,7 +59,24 @@ impl AdminService {
             clock,
             settings,
             throttle: FailureThrottle::new(5, Duration::from_secs(60)),
+            heartbeat_cookies: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn cookies(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.heartbeat_cookies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn heartbeat_cookie(&self, token_hash: &str) -> Option<String> {
+        self.cookies().get(token_hash).cloned()
+    }
+
+    /// Drop the cookies of sessions that are no longer live.
+    pub(crate) fn forget_cookies_except(&self, live: &[AdminSession]) {
+        self.cookies()
+            .retain(|hash, _| live.iter().any(|s| &s.token_hash == hash));
     }
 
     pub fn settings(&self) -> AdminSettings {

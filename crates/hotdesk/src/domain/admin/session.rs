@@ -85,6 +85,10 @@ impl AdminService {
             open_tx(tx, &stored, max, now)
         })
         .await??;
+        if session.callback_url.is_some() {
+            self.cookies()
+                .insert(session.token_hash.clone(), cookie.clone());
+        }
         tracing::info!(username = %session.username, ?peer, "admin session opened");
         Ok(NewSession { cookie, session })
     }
@@ -115,6 +119,21 @@ impl AdminService {
         found.ok_or_else(|| NbiError::new(NbiCode::InvalidSession))
     }
 
+    /// Move a live session's deadline to a full timeout from now (a successful heartbeat).
+    /// `false` when the session has ended meanwhile.
+    pub(crate) async fn extend(&self, token_hash: &str) -> Result<bool, NbiError> {
+        let hash = token_hash.to_string();
+        let now = self.clock.now();
+        let expires_at = now.plus(self.settings.session_timeout);
+        run_tx(self.store.as_ref(), move |tx| {
+            let live = tx.session(&hash)?.is_some_and(|s| s.expires_at > now);
+            Ok(Ok::<bool, NbiError>(
+                live && tx.touch_session(&hash, expires_at)?,
+            ))
+        })
+        .await?
+    }
+
     /// End the session a cookie names.
     pub async fn logout(&self, cookie: Option<&str>) -> Result<AdminSession, NbiError> {
         let session = self.session(cookie).await?;
@@ -126,6 +145,7 @@ impl AdminService {
             Ok(Ok::<(), NbiError>(()))
         })
         .await??;
+        self.cookies().remove(&session.token_hash);
         tracing::info!(username = %session.username, "admin session closed");
         Ok(session)
     }

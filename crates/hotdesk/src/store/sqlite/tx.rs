@@ -118,6 +118,13 @@ impl Tx for SqlTx<'_> {
         Ok(seq)
     }
 
+    fn last_event_seq(&mut self) -> StoreResult<i64> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?;
+        Ok(st.query_row([], |r| r.get(0))?)
+    }
+
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
         let key = Key::of(&app.id);
         let created = !self.exists("apps", key.as_str())?;

@@ -1,0 +1,216 @@
+//! The admin API's calls to its clients: heartbeats, and the event service's deliveries.
+//!
+//! One task wakes every [`POLL`], looks at the live sessions that gave a `callbackUrl`, and
+//! for each, concurrently:
+//! - sends a heartbeat every `timeout / 2` of the clock; a successful one moves the session's
+//!   inactivity deadline, a failed one is retried at the next interval (CSM's rule);
+//! - when the session subscribed, posts each outbox event after its cursor, in order, one at a
+//!   time, moving the cursor in the store after each success. A failure stops the run and
+//!   retries later with exponential backoff. Delivery is at least once: a crash between a post
+//!   and the cursor's move sends that event again.
+//!
+//! The heartbeat carries the session's cookie so the client can check who calls. Only the node
+//! that opened a session knows that cookie (the store holds its hash), so that node alone sends
+//! its heartbeats; after a restart, a heartbeat session lives on until its timeout unless the
+//! client calls or pings. The cursors are in the store, so event delivery resumes anywhere.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::AdminService;
+use crate::domain::clock::Timestamp;
+use crate::domain::model::{AdminSession, Event, EventKind};
+use crate::domain::store::run_read;
+use crate::domain::{StoreResult, run_tx};
+
+/// How often the notifier looks for work (real time). Events reach a subscriber this late at
+/// most, plus the time of the posts before them.
+pub const POLL: Duration = Duration::from_millis(200);
+
+/// Events read per session per run.
+const BATCH: u32 = 100;
+
+/// The longest wait between two delivery attempts to a failing receiver.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The outgoing side: the HTTP layer posts these with an HTTPS client.
+#[async_trait::async_trait]
+pub trait Callbacks: Send + Sync + 'static {
+    /// POST `<heartbeatCallbackRequest>` with `Cookie: asCookie=<cookie>`.
+    async fn heartbeat(&self, url: &str, cookie: &str, req_id: u64) -> Result<(), String>;
+    /// POST one event.
+    async fn event(&self, url: &str, event: &Event) -> Result<(), String>;
+}
+
+/// What the notifier remembers of a session between runs.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    last_heartbeat: Timestamp,
+    heartbeats: u64,
+    /// Consecutive failed deliveries, and when to try again.
+    failures: u32,
+    retry_at: Timestamp,
+}
+
+/// The wait after `failures` failed deliveries in a row: 1 s, 2 s, 4 s ... up to [`MAX_BACKOFF`].
+pub fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    Duration::from_secs(1u64 << exp).min(MAX_BACKOFF)
+}
+
+/// Which events a subscriber receives: what happened to logins and to the configuration,
+/// not the admin sessions' own comings and goings.
+fn delivered(kind: EventKind) -> bool {
+    kind != EventKind::AdminSession
+}
+
+/// Run until `stop` is notified.
+pub async fn run(admin: Arc<AdminService>, callbacks: Arc<dyn Callbacks>, stop: Arc<Notify>) {
+    let mut progress: HashMap<String, Progress> = HashMap::new();
+    loop {
+        if let Err(e) = run_once(&admin, &callbacks, &mut progress).await {
+            tracing::warn!(error = %e, "notifier: store unavailable; will retry");
+        }
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn run_once(
+    admin: &Arc<AdminService>,
+    callbacks: &Arc<dyn Callbacks>,
+    progress: &mut HashMap<String, Progress>,
+) -> StoreResult<()> {
+    let now = admin.clock.now();
+    let sessions = run_read(admin.store.as_ref(), move |r| r.live_sessions(now)).await?;
+    let sessions: Vec<AdminSession> = sessions
+        .into_iter()
+        .filter(|s| s.callback_url.is_some())
+        .collect();
+    progress.retain(|hash, _| sessions.iter().any(|s| &s.token_hash == hash));
+    admin.forget_cookies_except(&sessions);
+
+    let mut work = tokio::task::JoinSet::new();
+    for session in sessions {
+        let state = *progress
+            .entry(session.token_hash.clone())
+            .or_insert(Progress {
+                last_heartbeat: session.created_at,
+                heartbeats: 0,
+                failures: 0,
+                retry_at: Timestamp(i64::MIN),
+            });
+        let admin = admin.clone();
+        let callbacks = callbacks.clone();
+        work.spawn(async move {
+            let state = serve_session(&admin, callbacks.as_ref(), &session, state, now).await;
+            (session.token_hash, state)
+        });
+    }
+    while let Some(done) = work.join_next().await {
+        if let Ok((hash, state)) = done {
+            progress.insert(hash, state);
+        }
+    }
+    Ok(())
+}
+
+async fn serve_session(
+    admin: &AdminService,
+    callbacks: &dyn Callbacks,
+    session: &AdminSession,
+    mut state: Progress,
+    now: Timestamp,
+) -> Progress {
+    let Some(url) = session.callback_url.as_deref() else {
+        return state;
+    };
+    let interval = admin.settings.session_timeout / 2;
+    if let Some(cookie) = admin.heartbeat_cookie(&session.token_hash)
+        && state.last_heartbeat.plus(interval) <= now
+    {
+        state.last_heartbeat = now;
+        state.heartbeats += 1;
+        match callbacks.heartbeat(url, &cookie, state.heartbeats).await {
+            Ok(()) => {
+                if let Err(e) = admin.extend(&session.token_hash).await {
+                    tracing::warn!(error = %e, "heartbeat: cannot extend the session");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(username = %session.username, %url, error = %e, "heartbeat failed")
+            }
+        }
+    }
+    if let Some(after) = session.events_after
+        && state.retry_at <= now
+    {
+        match deliver(admin, callbacks, session, url, after).await {
+            Ok(()) => state.failures = 0,
+            Err(e) => {
+                state.failures += 1;
+                state.retry_at = now.plus(backoff(state.failures));
+                tracing::warn!(
+                    username = %session.username, %url, error = %e,
+                    failures = state.failures, "event delivery failed; will retry"
+                );
+            }
+        }
+    }
+    state
+}
+
+/// Post the events after `after` in order; the cursor moves past each one delivered.
+async fn deliver(
+    admin: &AdminService,
+    callbacks: &dyn Callbacks,
+    session: &AdminSession,
+    url: &str,
+    after: i64,
+) -> Result<(), String> {
+    let events = run_read(admin.store.as_ref(), move |r| r.events_after(after, BATCH))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut cursor = after;
+    let mut failure = None;
+    for event in &events {
+        if delivered(event.event.kind)
+            && let Err(e) = callbacks.event(url, event).await
+        {
+            failure = Some(e);
+            break;
+        }
+        cursor = event.seq;
+    }
+    if cursor != after {
+        let hash = session.token_hash.clone();
+        // Only while the subscription stands: a delete in the meantime wins.
+        run_tx(admin.store.as_ref(), move |tx| {
+            if tx.session(&hash)?.is_some_and(|s| s.events_after.is_some()) {
+                tx.set_subscription(&hash, Some(cursor))?;
+            }
+            Ok(Ok::<(), ()>(()))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .ok();
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        let waits: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
