@@ -411,6 +411,16 @@ pub struct AdminSession {
     pub events_after: Option<i64>,
 }
 
+impl AdminSession {
+    /// `what` and where the session's caller is: the detail of its audit events.
+    pub fn audit(&self, what: impl std::fmt::Display) -> String {
+        match &self.peer {
+            Some(peer) => format!("{what} from {peer}"),
+            None => what.to_string(),
+        }
+    }
+}
+
 /// The kinds of object the directory holds, as the admin API names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

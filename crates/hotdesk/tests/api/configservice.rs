@@ -196,12 +196,12 @@ async fn a_forced_logout_ends_the_login_with_its_event() {
             (
                 "SEP003094C25B15".into(),
                 "admin".into(),
-                "forced logout".into()
+                "forced logout from 127.0.0.1".into()
             ),
             (
                 "SEP402CF4915265".into(),
                 "admin".into(),
-                "forced logout".into()
+                "forced logout from 127.0.0.1".into()
             )
         ]
     );

@@ -148,8 +148,9 @@ impl AdminService {
         }
         let now = self.clock.now();
         let actor = session.username.clone();
+        let detail = session.audit("forced logout");
         let ended = run_tx(self.store.as_ref(), move |tx| {
-            force_tx(tx, &filter, &actor, now)
+            force_tx(tx, &filter, &actor, &detail, now)
         })
         .await??;
         Ok(ended)
@@ -171,10 +172,8 @@ impl AdminService {
             return Err(NbiError::with_detail(NbiCode::InvalidValue, problem));
         }
         let now = self.clock.now();
-        let mut event = NewEvent::new(now, EventKind::ConfigChange).detail(match &session.peer {
-            Some(peer) => format!("setPolicy from {peer}"),
-            None => "setPolicy".to_string(),
-        });
+        let mut event =
+            NewEvent::new(now, EventKind::ConfigChange).detail(session.audit("setPolicy"));
         event.actor = Some(session.username.clone());
         let stored = policy.clone();
         run_tx(self.store.as_ref(), move |tx| {
@@ -191,6 +190,7 @@ fn force_tx(
     tx: &mut dyn Tx,
     filter: &LoginFilter,
     actor: &str,
+    detail: &str,
     now: Timestamp,
 ) -> StoreResult<Result<Vec<Login>, NbiError>> {
     expire_due(tx, now)?;
@@ -202,14 +202,7 @@ fn force_tx(
     let mut ended = Vec::new();
     for login in targets {
         if let Some(removed) = tx.remove_login(&Key::of(&login.device))? {
-            end_login(
-                tx,
-                &removed,
-                now,
-                EventKind::Logout,
-                actor,
-                Some("forced logout"),
-            )?;
+            end_login(tx, &removed, now, EventKind::Logout, actor, Some(detail))?;
             ended.push(removed);
         }
     }

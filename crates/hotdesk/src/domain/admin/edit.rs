@@ -221,10 +221,8 @@ pub(crate) fn apply(
         },
     };
     if result.is_ok() {
-        let mut event = NewEvent::new(now, EventKind::ConfigChange).detail(match &actor.peer {
-            Some(peer) => format!("{} from {peer}", edit.describe()),
-            None => edit.describe(),
-        });
+        let mut event =
+            NewEvent::new(now, EventKind::ConfigChange).detail(actor.audit(edit.describe()));
         event.actor = Some(actor.username.clone());
         match edit.kind {
             EntityKind::Device => event.device = Some(name),

@@ -168,10 +168,7 @@ fn open_tx(
 }
 
 fn session_event(now: Timestamp, session: &AdminSession, what: &str) -> NewEvent {
-    let mut event = NewEvent::new(now, EventKind::AdminSession).detail(match &session.peer {
-        Some(peer) => format!("{what} from {peer}"),
-        None => what.to_string(),
-    });
+    let mut event = NewEvent::new(now, EventKind::AdminSession).detail(session.audit(what));
     event.actor = Some(session.username.clone());
     event
 }
