@@ -291,12 +291,13 @@ async fn object_call(
             let (total, objects) = admin
                 .list_objects(session, kind, filter, start, PAGE as u32)
                 .await?;
-            let shown = objects.len() as u64;
+            let start = start.min(total);
+            let next = start + objects.len() as u64;
             Ok(Reply {
                 body: objects.iter().map(object_element).collect(),
                 paging: Some(Paging {
-                    start_index: start.min(total),
-                    end_index: (start + shown < total).then_some(start + shown),
+                    start_index: start,
+                    end_index: (next < total).then_some(next),
                     total_count: total,
                 }),
             })

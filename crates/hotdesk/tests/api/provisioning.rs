@@ -286,6 +286,20 @@ async fn lists_page_and_filter_by_name() {
     );
     assert_eq!(rest.body.matches("<device>").count(), 5);
     assert!(rest.body.contains("<name>SEPBULK01004</name>"));
+    let beyond = method(
+        &app,
+        &cookie,
+        "listDevices",
+        "<startIndex>18446744073709551615</startIndex>",
+    )
+    .await;
+    assert!(
+        beyond.body.contains(
+            "<startIndex>1008</startIndex><totalCount>1008</totalCount></listDevicesResponse>"
+        ),
+        "{}",
+        beyond.body
+    );
     let admins = method(&app, &cookie, "listAdmins", "").await;
     assert!(
         admins

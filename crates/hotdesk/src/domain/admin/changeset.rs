@@ -12,6 +12,10 @@ use crate::domain::clock::Timestamp;
 use crate::domain::model::{AdminSession, ChangeSet, Key};
 use crate::domain::{StoreResult, Tx, run_tx};
 
+/// Edits one change set may hold: enough for a building's worth of phones, small enough that
+/// submitting it is one reasonable transaction.
+pub(super) const MAX_EDITS: u32 = 10_000;
+
 pub(super) fn not_found(id: &str) -> NbiError {
     NbiError::with_detail(NbiCode::ChangeSetNotFound, id)
 }

@@ -546,6 +546,15 @@ impl AdminService {
                         return Ok(Err(super::changeset::not_found(&id)));
                     }
                     let edits = tx.stage_edit(&id, &json)?;
+                    if edits > super::changeset::MAX_EDITS {
+                        return Ok(Err(NbiError::with_detail(
+                            NbiCode::InvalidValue,
+                            format!(
+                                "a change set holds at most {} edits",
+                                super::changeset::MAX_EDITS
+                            ),
+                        )));
+                    }
                     Ok(Ok(Edited::Staged {
                         change_set: id,
                         edits,
@@ -561,5 +570,114 @@ impl AdminService {
         };
         tracing::info!(admin = %session.username, edit = %described, "admin edit");
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(op: Op, kind: EntityKind, fields: &[(&str, Value)]) -> Edit {
+        Edit {
+            op,
+            kind,
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn text(t: &str) -> Value {
+        Value::Text(t.to_string())
+    }
+
+    #[test]
+    fn prepare_hashes_every_secret_and_nothing_else() {
+        let user = edit(
+            Op::Add,
+            EntityKind::User,
+            &[
+                ("id", text("anna")),
+                ("pin", text("4321")),
+                ("name", text("Anna")),
+            ],
+        );
+        let prepared = prepare(user).unwrap();
+        let Some(Value::Text(pin)) = prepared.fields.get("pin") else {
+            panic!("no pin")
+        };
+        assert!(crate::domain::secrets::verify("4321", pin));
+        assert_eq!(prepared.fields.get("name"), Some(&text("Anna")));
+
+        let app = edit(
+            Op::Update,
+            EntityKind::Application,
+            &[
+                ("id", text("kiosk")),
+                (
+                    "certificates",
+                    Value::List(vec!["new".into(), "old".into()]),
+                ),
+            ],
+        );
+        let Some(Value::List(certs)) = prepare(app).unwrap().fields.get("certificates").cloned()
+        else {
+            panic!("no certificates")
+        };
+        assert!(crate::domain::secrets::verify("old", &certs[1]));
+        // The JSON a change set stores carries no plaintext.
+        let json = serde_json::to_string(
+            &prepare(edit(
+                Op::Add,
+                EntityKind::Admin,
+                &[("username", text("eve")), ("password", text("hunter2"))],
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+    }
+
+    #[test]
+    fn prepare_refuses_what_cannot_be_an_edit() {
+        let code = |e: Edit| prepare(e).unwrap_err().code;
+        assert_eq!(
+            code(edit(Op::Add, EntityKind::Device, &[("model", text("x"))])),
+            NbiCode::InvalidValue
+        );
+        assert_eq!(
+            code(edit(
+                Op::Add,
+                EntityKind::Device,
+                &[("name", text("SEP1")), ("pin", text("1"))]
+            )),
+            NbiCode::InvalidValue
+        );
+        assert_eq!(
+            code(edit(
+                Op::Delete,
+                EntityKind::Device,
+                &[("name", text("SEP1")), ("model", text("x"))]
+            )),
+            NbiCode::InvalidValue
+        );
+        assert_eq!(
+            code(edit(
+                Op::Add,
+                EntityKind::Device,
+                &[("name", Value::List(vec!["a".into()]))]
+            )),
+            NbiCode::InvalidValue
+        );
+        assert_eq!(
+            edit(
+                Op::Delete,
+                EntityKind::DeviceProfile,
+                &[("name", text("P"))]
+            )
+            .describe(),
+            "deleteDeviceProfile P"
+        );
     }
 }
