@@ -51,8 +51,10 @@ pub trait Tx {
     fn remove_due_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>>;
     /// Remember who used the device last (`lastlogin`).
     fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()>;
-    /// Append to the outbox; returns the event's sequence number.
-    fn append_event(&mut self, event: &NewEvent) -> StoreResult<i64>;
+    /// Append to the outbox. The event gets its sequence number when the transaction commits:
+    /// numbers increase in commit order with no gaps, so a reader that pages "after N" never
+    /// misses an event that committed late.
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     /// The sequence number of the newest event, 0 when there is none.
     fn last_event_seq(&mut self) -> StoreResult<i64>;
 

@@ -3,7 +3,11 @@
 //! The rest of the service names a database only by its URL (`--database`, DESIGN §1.1); this
 //! module turns that URL into a backend, so the CLI and the tests never name a backend type.
 
+#[cfg(test)]
+pub(crate) mod contract;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use crate::domain::Store;
 use std::path::PathBuf;
@@ -23,10 +27,8 @@ pub enum OpenError {
     MissingPath { url: String },
     #[error("database URL {url:?} has query parameters, which are not supported: use {ACCEPTED}")]
     QueryParameters { url: String },
-    #[error(
-        "the PostgreSQL backend is not built yet (database URL {url:?}); use a sqlite:// URL for now"
-    )]
-    PostgresNotBuilt { url: String },
+    #[error("cannot open the PostgreSQL database {url:?}: {message}")]
+    Postgres { url: String, message: String },
     #[error("cannot create the folder {path:?} for the database: {source}")]
     CreateDir {
         path: PathBuf,
@@ -91,7 +93,7 @@ impl DatabaseUrl {
 
 /// Open the backend a `--database` URL names: `sqlite://relative/path.db`,
 /// `sqlite:///abs/path.db` (missing parent folders are created), `sqlite::memory:` (tests), or
-/// `postgres://...` (not built yet: a clear error). Migrations run before it returns.
+/// `postgres://user@host/db` (libpq's URL form). Migrations run before it returns.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::SqliteMemory => {
@@ -106,7 +108,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
                 .map_err(|e| OpenError::Interrupted(e.to_string()))??;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(url) => Err(OpenError::PostgresNotBuilt { url }),
+        DatabaseUrl::Postgres(url) => {
+            let store = tokio::task::spawn_blocking(move || {
+                postgres::PgStore::open(&url, postgres::PgOptions::default())
+            })
+            .await
+            .map_err(|e| OpenError::Interrupted(e.to_string()))??;
+            Ok(Arc::new(store))
+        }
     }
 }
 
@@ -149,7 +158,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn open_creates_parent_folders_and_refuses_postgres() {
+    async fn open_creates_parent_folders_and_names_a_bad_database() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a/b/hotdesk.db");
         let url = format!("sqlite://{}", file.display());
@@ -163,11 +172,15 @@ mod tests {
             crate::domain::Policy::default()
         );
 
-        let e = open("postgres://u@h/db").await.err().unwrap();
+        // Port 1 refuses at once: the error names the database without its password.
+        let e = open("postgres://u:secret@127.0.0.1:1/db")
+            .await
+            .err()
+            .unwrap();
+        let text = e.to_string();
         assert!(
-            e.to_string()
-                .contains("PostgreSQL backend is not built yet"),
-            "{e}"
+            text.contains("postgres://u@127.0.0.1:1/db") && !text.contains("secret"),
+            "{text}"
         );
         let e = open("redis://x").await.err().unwrap();
         assert!(e.to_string().contains("redis://x"), "{e}");

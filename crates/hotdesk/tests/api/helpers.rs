@@ -6,6 +6,7 @@ use hotdesk::domain::admin::AdminSettings;
 use hotdesk::domain::{Clock, Event, ManualClock, Store, Timestamp, directory};
 use hotdesk::http::{Application, ServerOptions};
 use hotdesk::store;
+use hotdesk::store::testing::{POSTGRES_ENV, ScratchSchema, scratch_postgres};
 
 /// 2026-01-05 08:00 UTC: a Monday morning at the office.
 pub const T0: Timestamp = Timestamp(1_767_600_000_000);
@@ -16,6 +17,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// The PostgreSQL schema of this test, when the suite runs on PostgreSQL.
+    _schema: Option<ScratchSchema>,
     pub options: ServerOptions,
     _dir: tempfile::TempDir,
 }
@@ -33,8 +36,7 @@ pub async fn spawn_app_with_settings(extra: &str, admin: AdminSettings) -> TestA
 /// As [`spawn_app_with`], with server options of the test's choosing.
 pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("hotdesk.db");
-    let db_url = format!("sqlite://{}", db_path.display());
+    let (db_url, schema) = database(&dir);
     let store = store::open(&db_url).await.unwrap();
     let clock = ManualClock::new(T0);
     for (name, text) in [("demo", directory::DEMO), ("extra", extra)] {
@@ -50,8 +52,29 @@ pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> Test
         store,
         client: client_for(&options),
         db_url,
+        _schema: schema,
         options,
         _dir: dir,
+    }
+}
+
+/// The variable that runs the whole suite on PostgreSQL: `HOTDESK_TEST_BACKEND=postgres`
+/// (with `HOTDESK_TEST_POSTGRES` naming the server). Otherwise each test gets a SQLite file.
+pub const BACKEND_ENV: &str = "HOTDESK_TEST_BACKEND";
+
+/// A fresh database for one test, on the backend the suite runs on.
+fn database(dir: &tempfile::TempDir) -> (String, Option<ScratchSchema>) {
+    match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("postgres") => {
+            let schema = scratch_postgres()
+                .unwrap_or_else(|| panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}"));
+            (schema.url.clone(), Some(schema))
+        }
+        Ok("sqlite") | Err(_) => (
+            format!("sqlite://{}", dir.path().join("hotdesk.db").display()),
+            None,
+        ),
+        Ok(other) => panic!("{BACKEND_ENV}={other}: use sqlite or postgres"),
     }
 }
 

@@ -98,24 +98,23 @@ impl Tx for SqlTx<'_> {
         Ok(())
     }
 
-    fn append_event(&mut self, event: &NewEvent) -> StoreResult<i64> {
+    /// One writer commits one batch at a time, so AUTOINCREMENT already follows commit order;
+    /// a rolled-back job returns its numbers with its savepoint.
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<()> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO events (at, kind, actor, device, user, profile, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        let seq = st.query_row(
-            params![
-                event.at.0,
-                event.kind.as_str(),
-                event.actor,
-                event.device,
-                event.user,
-                event.profile,
-                event.detail,
-            ],
-            |r| r.get(0),
-        )?;
-        Ok(seq)
+        st.execute(params![
+            event.at.0,
+            event.kind.as_str(),
+            event.actor,
+            event.device,
+            event.user,
+            event.profile,
+            event.detail,
+        ])?;
+        Ok(())
     }
 
     fn last_event_seq(&mut self) -> StoreResult<i64> {

@@ -1,0 +1,302 @@
+//! The PostgreSQL backend: several `hotdesk serve` nodes over one database (DESIGN §3).
+//!
+//! - [`tx`]: the [`Tx`](crate::domain::Tx) and [`Reader`](crate::domain::Reader) over one
+//!   transaction, and the locking that makes rules safe across nodes.
+//! - [`queries`]: the statements both share.
+//! - [`schema`]: the migrations, applied once however many nodes start together.
+//!
+//! The domain's store traits are synchronous (a job is a closure over a transaction), so this
+//! backend uses the blocking `postgres` client on tokio's blocking threads, with a small pool
+//! of connections. Every operation has a deadline: while the database is unreachable a caller
+//! gets an error (EM code 6) within [`PgOptions::timeout`], never a hang, and the next
+//! operation after it comes back gets a fresh connection.
+
+mod queries;
+mod schema;
+mod tx;
+
+use std::any::Any;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, Config, IsolationLevel, NoTls};
+use tokio::sync::Semaphore;
+
+use super::OpenError;
+use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
+use tx::{PgReader, PgTx};
+
+/// Connections a node keeps at most. Each request holds one for a few round trips.
+const MAX_CONNECTIONS: usize = 16;
+
+/// How a node talks to its database.
+#[derive(Debug, Clone, Copy)]
+pub struct PgOptions {
+    /// The most one store operation may take, waiting for a connection included.
+    pub timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct PgStore {
+    pool: Arc<Pool>,
+    options: PgOptions,
+}
+
+struct Pool {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// A connection: an idle one that is still open, or a new one.
+    fn take(&self) -> StoreResult<Client> {
+        loop {
+            let client = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match client {
+                Some(c) if !c.is_closed() => return Ok(c),
+                Some(_) => continue, // the server or the network dropped it
+                None => return Ok(self.config.connect(NoTls)?),
+            }
+        }
+    }
+
+    fn put(&self, client: Client) {
+        if !client.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(client);
+        }
+    }
+
+    /// Run `f` in a transaction on a pooled connection; `f` answers its value and whether to
+    /// commit. A pooled connection found dead when the transaction begins (the database
+    /// restarted, a proxy dropped it) is replaced once, before `f` has run.
+    fn run<T>(
+        &self,
+        read_only: bool,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        let mut client = self.take()?;
+        let mut job = Some(f);
+        let first = match begin(&mut client, read_only) {
+            Ok(tx) => Ok(job.take().map(|f| finish(tx, f))),
+            Err(e) => Err(e),
+        };
+        match first {
+            Ok(Some(result)) => {
+                self.put(client);
+                return result;
+            }
+            Ok(None) => return Err(StoreError::Database("a job ran twice".into())),
+            Err(e) if !client.is_closed() && e.as_db_error().is_some() => return Err(e.into()),
+            Err(e) => tracing::debug!(error = %e, "pooled connection is dead; reconnecting"),
+        }
+        drop(client);
+        let mut client = self.config.connect(NoTls)?;
+        let Some(f) = job.take() else {
+            return Err(StoreError::Database("a job ran twice".into()));
+        };
+        let result = finish(begin(&mut client, read_only)?, f);
+        self.put(client);
+        result
+    }
+}
+
+fn begin(
+    client: &mut Client,
+    read_only: bool,
+) -> Result<postgres::Transaction<'_>, postgres::Error> {
+    if read_only {
+        // One snapshot for every fact the job reads.
+        client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+    } else {
+        client.transaction()
+    }
+}
+
+fn finish<T>(
+    mut tx: postgres::Transaction<'_>,
+    f: impl FnOnce(&mut postgres::Transaction<'_>) -> StoreResult<(T, bool)>,
+) -> StoreResult<T> {
+    match f(&mut tx)? {
+        (value, true) => tx.commit().map(|()| value).map_err(StoreError::from),
+        (value, false) => tx.rollback().map(|()| value).map_err(StoreError::from),
+    }
+}
+
+impl Drop for Pool {
+    /// The blocking client runs its own small runtime and must not be dropped on an async
+    /// worker thread (closing it blocks): close the idle connections on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+impl PgStore {
+    /// Connect, migrate, and keep the connection for the pool. Blocking.
+    pub fn open(url: &str, options: PgOptions) -> Result<PgStore, OpenError> {
+        let fail = |message: String| OpenError::Postgres {
+            url: redact(url),
+            message,
+        };
+        let mut config = Config::from_str(url).map_err(|e| fail(e.to_string()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.timeout);
+        }
+        // A dead peer (cable cut, proxy gone) is noticed in seconds, not at TCP's default.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.tcp_user_timeout(options.timeout.max(Duration::from_secs(1)));
+        if config.get_application_name().is_none() {
+            config.application_name("hotdesk");
+        }
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| fail(StoreError::from(e).to_string()))?;
+        match schema::migrate(&mut client) {
+            Ok(_) => {}
+            Err(schema::MigrateError::Database(e)) => {
+                return Err(fail(StoreError::from(e).to_string()));
+            }
+            Err(schema::MigrateError::TooNew { found }) => {
+                return Err(OpenError::SchemaTooNew {
+                    path: redact(url),
+                    found,
+                    known: schema::latest_version(),
+                });
+            }
+        }
+        let pool = Pool {
+            config,
+            idle: Mutex::new(vec![client]),
+            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        };
+        Ok(PgStore {
+            pool: Arc::new(pool),
+            options,
+        })
+    }
+
+    async fn on_pool<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Pool) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let work = async move {
+            let permit = pool
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f(&pool)
+            });
+            match task.await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => {
+                    Err(StoreError::Database("a database job panicked".into()))
+                }
+                Err(_) => Err(StoreError::Closed),
+            }
+        };
+        // A blocked socket must not block the caller: past the deadline the caller gets its
+        // answer (code 6) and the blocking thread finishes or fails on its own.
+        match tokio::time::timeout(self.options.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Database(format!(
+                "no answer from PostgreSQL within {:?}",
+                self.options.timeout
+            ))),
+        }
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((auth, host)) => {
+                let user = auth.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.on_pool(move |pool| pool.run(true, |tx| Ok((job(&mut PgReader(tx))?, false))))
+            .await
+    }
+
+    async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.on_pool(move |pool| {
+            pool.run(false, |tx| {
+                let mut pg = PgTx::new(tx);
+                let outcome = job(&mut pg)?;
+                if outcome.commit {
+                    pg.flush_events()?;
+                }
+                Ok((outcome.output, outcome.commit))
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{ScratchSchema, scratch_postgres};
+
+    /// A store on a fresh schema, kept alive with it.
+    struct TestStore {
+        store: PgStore,
+        _schema: ScratchSchema,
+    }
+
+    impl std::ops::Deref for TestStore {
+        type Target = PgStore;
+        fn deref(&self) -> &PgStore {
+            &self.store
+        }
+    }
+
+    async fn store() -> Option<TestStore> {
+        let schema = scratch_postgres()?;
+        let url = schema.url.clone();
+        let store = tokio::task::spawn_blocking(move || PgStore::open(&url, PgOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+        Some(TestStore {
+            store,
+            _schema: schema,
+        })
+    }
+
+    crate::contract_tests!(store());
+}
