@@ -1,4 +1,4 @@
-//! The command line (DESIGN §1.1): `serve` and `import`.
+//! The command line (DESIGN §1.1): `serve`, `import`, `admin add`, `migrate`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,6 +33,14 @@ enum Command {
     /// Manage admin API accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Create or upgrade the database schema and exit (serve and import also do it first).
+    Migrate(Migrate),
+}
+
+#[derive(Args)]
+struct Migrate {
+    #[command(flatten)]
+    db: Database,
 }
 
 #[derive(Subcommand)]
@@ -126,6 +134,11 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Import(args) => import(args).await,
             Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
+            Command::Migrate(args) => {
+                store::open(&args.db.database).await?;
+                println!("the database schema is up to date");
+                Ok(())
+            }
         }
     });
     match result {

@@ -9,6 +9,7 @@
 use super::clock::Timestamp;
 use super::model::*;
 use std::any::Any;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -153,6 +154,12 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>>;
     /// Run a write job in a transaction; answers after commit.
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>>;
+
+    /// Notified when another process changed the logins (a shared database), so that this
+    /// node's scheduler looks at the deadlines again. `None`: nobody else writes here.
+    fn login_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 
     // One-fact conveniences for callers off the hot path (tests, start-up, the scheduler).
     async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {

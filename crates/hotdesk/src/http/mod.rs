@@ -65,6 +65,8 @@ pub struct Application {
     router: Router,
     /// The auto-logout scheduler and the admin API's notifier, each with its stop signal.
     tasks: Vec<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
+    /// Passes the store's news of other nodes' logins to the scheduler.
+    forwarder: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -102,6 +104,16 @@ impl Application {
             clock.clone(),
             options.admin,
         ));
+        // Logins made by other nodes of a shared database wake this node's scheduler too.
+        let forwarder = store.login_changes().map(|changes| {
+            let wake = wake.clone();
+            tokio::spawn(async move {
+                loop {
+                    changes.notified().await;
+                    wake.notify_one();
+                }
+            })
+        });
         let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
         let notifier_stop = Arc::new(Notify::new());
         let notifier = tokio::spawn(notify::run(admin.clone(), callbacks, notifier_stop.clone()));
@@ -126,6 +138,7 @@ impl Application {
             tls,
             router,
             tasks: vec![(scheduler, scheduler_stop), (notifier, notifier_stop)],
+            forwarder,
         })
     }
 
@@ -166,6 +179,9 @@ impl Application {
                     .await
             }
         };
+        if let Some(forwarder) = self.forwarder {
+            forwarder.abort();
+        }
         for (task, stop) in self.tasks {
             stop.notify_one();
             let _ = task.await;

@@ -9,23 +9,35 @@ use hotdesk::domain::Key;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hotdesk");
+pub const BIN: &str = env!("CARGO_BIN_EXE_hotdesk");
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
-    client: reqwest::Client,
+    pub base: String,
+    pub client: reqwest::Client,
 }
 
-/// Start `hotdesk serve` on a free loopback port and wait (bounded) for its "listening" line.
+/// Start `hotdesk serve --demo` on a SQLite file.
 fn start(db: &Path, clock_start_ms: i64) -> Server {
+    start_with(
+        &format!("sqlite://{}", db.display()),
+        clock_start_ms,
+        &["--demo"],
+    )
+}
+
+/// Start `hotdesk serve` on a free loopback port over `database` and wait (bounded) for its
+/// "listening" line: it prints it after start-up's auto-logout pass.
+pub fn start_with(database: &str, clock_start_ms: i64, extra: &[&str]) -> Server {
+    // The log goes to a file, to be shown if the server does not come up.
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--database"])
-        .arg(format!("sqlite://{}", db.display()))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .args(extra)
         .env("HOTDESK_CLOCK_START", clock_start_ms.to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .expect("the hotdesk binary starts");
     let stdout = child.stdout.take().unwrap();
@@ -37,9 +49,14 @@ fn start(db: &Path, clock_start_ms: i64) -> Server {
             }
         }
     });
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server reports its address");
+    let Ok(base) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the server did not report its address; its log:\n{}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+    };
     Server {
         child,
         base,
@@ -47,8 +64,18 @@ fn start(db: &Path, clock_start_ms: i64) -> Server {
     }
 }
 
+impl Drop for Server {
+    /// A test that fails half-way must not leave servers running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
-    async fn em(&self, xml: &str) -> String {
+    pub async fn em(&self, xml: &str) -> String {
         post_em(&self.client, &self.base, xml).await
     }
 
@@ -57,7 +84,7 @@ impl Server {
         self.child.wait().unwrap();
     }
 
-    fn terminate(mut self) {
+    pub fn terminate(mut self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();

@@ -17,9 +17,11 @@ mod tx;
 
 use std::any::Any;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, IsolationLevel, NoTls};
 use tokio::sync::Semaphore;
 
@@ -29,6 +31,9 @@ use tx::{PgReader, PgTx};
 
 /// Connections a node keeps at most. Each request holds one for a few round trips.
 const MAX_CONNECTIONS: usize = 16;
+
+/// The LISTEN/NOTIFY channel that says "a login with a deadline changed".
+const LOGINS_CHANNEL: &str = "hotdesk_logins";
 
 /// How a node talks to its database.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +53,51 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: Arc<Pool>,
     options: PgOptions,
+    login_changes: Arc<tokio::sync::Notify>,
+    /// Tells the listener thread to end.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// LISTEN on its own connection, on its own thread, for as long as the store lives; reconnect
+/// after any failure. Every (re)connection also counts as a change: what happened while the
+/// listener was away is found by the scheduler's next look at the store.
+fn listen(config: Config, changes: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut client = match config.connect(NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "LISTEN connection failed; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {LOGINS_CHANNEL}")) {
+            tracing::debug!(error = %e, "LISTEN failed; retrying");
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        changes.notify_one();
+        while !stop.load(Ordering::Relaxed) {
+            let mut notifications = client.notifications();
+            let next = notifications
+                .timeout_iter(Duration::from_millis(500))
+                .next();
+            match next {
+                Ok(Some(_)) => changes.notify_one(),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "LISTEN connection lost; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 struct Pool {
@@ -183,6 +233,15 @@ impl PgStore {
                 });
             }
         }
+        let login_changes = Arc::new(tokio::sync::Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (config, changes, stop) = (config.clone(), login_changes.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("hotdesk-pg-listen".into())
+                .spawn(move || listen(config, changes, stop))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         let pool = Pool {
             config,
             idle: Mutex::new(vec![client]),
@@ -191,6 +250,8 @@ impl PgStore {
         Ok(PgStore {
             pool: Arc::new(pool),
             options,
+            login_changes,
+            stop,
         })
     }
 
@@ -252,13 +313,17 @@ impl Store for PgStore {
             .await
     }
 
+    fn login_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.login_changes.clone())
+    }
+
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
         self.on_pool(move |pool| {
             pool.run(false, |tx| {
                 let mut pg = PgTx::new(tx);
                 let outcome = job(&mut pg)?;
                 if outcome.commit {
-                    pg.flush_events()?;
+                    pg.finish()?;
                 }
                 Ok((outcome.output, outcome.commit))
             })

@@ -29,6 +29,8 @@ pub(super) struct PgTx<'a, 't> {
     tx: &'a mut Transaction<'t>,
     /// Events appended by the job, written at commit with their sequence numbers.
     pub(super) events: Vec<NewEvent>,
+    /// A login was written: other nodes' schedulers must look at the deadlines again.
+    logins_changed: bool,
 }
 
 impl<'a, 't> PgTx<'a, 't> {
@@ -36,6 +38,7 @@ impl<'a, 't> PgTx<'a, 't> {
         PgTx {
             tx,
             events: Vec::new(),
+            logins_changed: false,
         }
     }
 
@@ -94,8 +97,18 @@ impl<'a, 't> PgTx<'a, 't> {
         Ok(())
     }
 
+    /// What the job leaves to do before COMMIT: tell the other nodes about new deadlines
+    /// (PostgreSQL delivers a NOTIFY at commit, and only then), and write the events.
+    pub(super) fn finish(&mut self) -> StoreResult<()> {
+        if self.logins_changed {
+            self.tx
+                .execute("SELECT pg_notify($1, '')", &[&super::LOGINS_CHANNEL])?;
+        }
+        self.flush_events()
+    }
+
     /// Give the buffered events their numbers and write them: the last thing before COMMIT.
-    pub(super) fn flush_events(&mut self) -> StoreResult<()> {
+    fn flush_events(&mut self) -> StoreResult<()> {
         if self.events.is_empty() {
             return Ok(());
         }
@@ -143,6 +156,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn put_login(&mut self, login: &Login) -> StoreResult<()> {
+        self.logins_changed = true;
         self.tx.execute(
             r#"INSERT INTO logins
                    (device_key, device, user_key, "user", profile, app, logged_in_at, expires_at)
