@@ -95,6 +95,10 @@ struct Serve {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "HOTDESK_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Seconds one PostgreSQL operation may take before the request fails (EM code 6),
+    /// waiting for a connection included.
+    #[arg(long, env = "HOTDESK_DATABASE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    database_timeout_secs: u64,
     /// PEM file of extra CA certificates trusted for heartbeat and event callbacks (a private
     /// CA), besides the system's roots.
     #[arg(long, env = "HOTDESK_CALLBACK_CA")]
@@ -155,7 +159,13 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         Some(ms) => Arc::new(SystemClock::starting_at(Timestamp(ms))),
         None => Arc::new(SystemClock::new()),
     };
-    let store = store::open(&args.db.database).await?;
+    let store = store::open_with(
+        &args.db.database,
+        store::StoreOptions {
+            timeout: std::time::Duration::from_secs(args.database_timeout_secs),
+        },
+    )
+    .await?;
     if args.demo {
         if store.counts().await?.is_empty() {
             let dir = directory::parse("demo", directory::DEMO)?;

@@ -161,6 +161,11 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Whether the database answers now (`/healthz`).
+    async fn ready(&self) -> StoreResult<()> {
+        run_read(self, |r| r.next_deadline()).await.map(|_| ())
+    }
+
     // One-fact conveniences for callers off the hot path (tests, start-up, the scheduler).
     async fn app(&self, id: &Key) -> StoreResult<Option<AppUser>> {
         let id = id.clone();

@@ -33,6 +33,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 #[derive(Clone)]
 pub(crate) struct AppState {
+    pub store: Arc<dyn Store>,
     pub em: Arc<EmService>,
     pub admin: Arc<AdminService>,
     /// Served over TLS: the `asCookie` gets the `Secure` attribute.
@@ -114,10 +115,16 @@ impl Application {
                 }
             })
         });
-        let scheduler = tokio::spawn(scheduler::run(store, clock, wake, scheduler_stop.clone()));
+        let scheduler = tokio::spawn(scheduler::run(
+            store.clone(),
+            clock,
+            wake,
+            scheduler_stop.clone(),
+        ));
         let notifier_stop = Arc::new(Notify::new());
         let notifier = tokio::spawn(notify::run(admin.clone(), callbacks, notifier_stop.clone()));
         let state = AppState {
+            store,
             em,
             admin,
             tls: tls.is_some(),

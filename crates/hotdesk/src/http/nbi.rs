@@ -33,9 +33,16 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
     response
 }
 
-/// No session, or a dead one: HTTP 401 with a bare `baseError`, as CSM answers.
+/// No session, or a dead one: HTTP 401 with a bare `baseError`, as CSM answers. When the
+/// session could not be checked at all (the database is down), 503 with code 1: the client
+/// should retry, not log in again.
 pub(super) fn unauthorized(e: &NbiError) -> Response {
-    xml(StatusCode::UNAUTHORIZED, nbi::render_base_error(e))
+    let status = if e.code == NbiCode::GeneralFailure {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    xml(status, nbi::render_base_error(e))
 }
 
 /// The `asCookie` value among the request's cookies.

@@ -1,7 +1,7 @@
 //! Operational routes: readiness and the DTDs of what we emit.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,10 +14,20 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/emservice/jsp/{file}", get(dtd))
 }
 
-/// 200 once the server serves: the router exists only after the store opened and the overdue
+/// Ready: 200 while the database answers, 503 while it does not (a load balancer then sends
+/// requests to another node). The router exists only after the store opened and the overdue
 /// logins were ended.
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ok\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database does not answer\n",
+            )
+        }
+    }
 }
 
 async fn dtd(Path(file): Path<String>) -> Response {

@@ -95,6 +95,27 @@ impl DatabaseUrl {
 /// `sqlite:///abs/path.db` (missing parent folders are created), `sqlite::memory:` (tests), or
 /// `postgres://user@host/db` (libpq's URL form). Migrations run before it returns.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    open_with(url, StoreOptions::default()).await
+}
+
+/// How the service uses its database beyond the URL.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// The most one database operation may take (PostgreSQL); past it the request fails with
+    /// code 6 instead of waiting. SQLite is local and has no such deadline.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            timeout: postgres::PgOptions::default().timeout,
+        }
+    }
+}
+
+/// [`open`] with options.
+pub async fn open_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, OpenError> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::SqliteMemory => {
             let store = sqlite::SqliteStore::open_in_memory()?;
@@ -110,7 +131,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
         }
         DatabaseUrl::Postgres(url) => {
             let store = tokio::task::spawn_blocking(move || {
-                postgres::PgStore::open(&url, postgres::PgOptions::default())
+                postgres::PgStore::open(
+                    &url,
+                    postgres::PgOptions {
+                        timeout: options.timeout,
+                    },
+                )
             })
             .await
             .map_err(|e| OpenError::Interrupted(e.to_string()))??;

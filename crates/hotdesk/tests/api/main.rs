@@ -8,6 +8,7 @@ mod concurrency;
 mod configservice;
 mod em_api;
 mod errors;
+mod faults;
 mod helpers;
 mod nbi_session;
 mod process;
