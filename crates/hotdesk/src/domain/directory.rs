@@ -61,7 +61,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     pub id: String,
@@ -183,7 +183,9 @@ pub(crate) fn storable(secret: &str) -> String {
     }
 }
 
-/// The directory with its secrets hashed and its names checked, ready for one transaction.
+/// The directory with its secrets hashed and its names checked, ready for one transaction
+/// (cloned if the backend runs the transaction again after a conflict).
+#[derive(Clone)]
 struct Prepared {
     policy: Option<Policy>,
     apps: Vec<(String, Option<Vec<String>>, Option<bool>)>,
@@ -304,7 +306,7 @@ pub async fn import(
     let file_name = file.to_string();
     let actor = actor.to_string();
     run_tx(store.as_ref(), move |tx| {
-        apply(tx, prepared, &file_name, &actor, now)
+        apply(tx, prepared.clone(), &file_name, &actor, now)
     })
     .await?
 }

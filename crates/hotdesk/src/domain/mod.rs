@@ -25,8 +25,9 @@ pub async fn run_tx<T, E, F>(store: &dyn Store, rule: F) -> Result<Result<T, E>,
 where
     T: Send + 'static,
     E: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> StoreResult<Result<T, E>> + Send + 'static,
+    F: FnMut(&mut dyn Tx) -> StoreResult<Result<T, E>> + Send + 'static,
 {
+    let mut rule = rule;
     let job: TxJob = Box::new(move |tx: &mut dyn Tx| {
         let result = rule(tx)?;
         Ok(TxOutcome {

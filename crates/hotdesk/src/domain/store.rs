@@ -19,6 +19,10 @@ pub enum StoreError {
     /// The backend has shut down.
     #[error("store is closed")]
     Closed,
+    /// The transaction lost a race with another (a deadlock or a serialization failure) and
+    /// was rolled back; running it again may succeed. Backends retry these themselves.
+    #[error("transaction conflict: {0}")]
+    Conflict(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -31,7 +35,7 @@ pub struct TxOutcome {
 }
 
 /// A write job. See [`crate::domain::run_tx`] for the typed way to build one.
-pub type TxJob = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<TxOutcome> + Send>;
+pub type TxJob = Box<dyn FnMut(&mut dyn Tx) -> StoreResult<TxOutcome> + Send>;
 
 /// The operations a write job may use, all inside one transaction.
 pub trait Tx {

@@ -40,8 +40,9 @@ macro_rules! contract_tests {
 pub(crate) async fn write<T, F>(store: &dyn Store, f: F) -> T
 where
     T: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    F: FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
 {
+    let mut f = f;
     run_tx(store, move |tx| f(tx).map(Ok::<T, ()>))
         .await
         .unwrap()

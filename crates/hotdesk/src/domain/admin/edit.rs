@@ -556,7 +556,7 @@ impl AdminService {
                         )));
                     }
                     Ok(Ok(Edited::Staged {
-                        change_set: id,
+                        change_set: id.clone(),
                         edits,
                     }))
                 })

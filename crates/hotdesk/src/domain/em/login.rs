@@ -49,7 +49,7 @@ impl EmService {
         let multiple = policy.multiple_login;
         let actor = caller.id.clone();
         run_tx(self.store.as_ref(), move |tx| {
-            login_tx(tx, login, multiple, &actor, now)
+            login_tx(tx, login.clone(), multiple, &actor, now)
         })
         .await??;
         if has_deadline {

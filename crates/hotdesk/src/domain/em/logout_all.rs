@@ -32,7 +32,7 @@ impl EmService {
             }
             let mut summary = NewEvent::new(now, EventKind::LogoutAll)
                 .detail(format!("{} logins ended", ended.len()));
-            summary.actor = Some(actor);
+            summary.actor = Some(actor.clone());
             tx.append_event(&summary)?;
             Ok(Ok::<(), EmError>(()))
         })

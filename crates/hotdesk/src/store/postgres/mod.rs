@@ -32,6 +32,9 @@ use tx::{PgReader, PgTx};
 /// Connections a node keeps at most. Each request holds one for a few round trips.
 const MAX_CONNECTIONS: usize = 16;
 
+/// Times a conflicting transaction is run again (after 20, 80 and 320 ms).
+const CONFLICT_RETRIES: u32 = 3;
+
 /// The LISTEN/NOTIFY channel that says "a login with a deadline changed".
 const LOGINS_CHANNEL: &str = "hotdesk_logins";
 
@@ -317,16 +320,29 @@ impl Store for PgStore {
         Some(self.login_changes.clone())
     }
 
-    async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
+    /// A transaction that lost a race (deadlock, serialization failure) was rolled back by
+    /// PostgreSQL and is run again, a few times, with growing pauses: within the deadline.
+    async fn transact(&self, mut job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
         self.on_pool(move |pool| {
-            pool.run(false, |tx| {
-                let mut pg = PgTx::new(tx);
-                let outcome = job(&mut pg)?;
-                if outcome.commit {
-                    pg.finish()?;
+            let mut attempt = 0u32;
+            loop {
+                let result = pool.run(false, |tx| {
+                    let mut pg = PgTx::new(tx);
+                    let outcome = job(&mut pg)?;
+                    if outcome.commit {
+                        pg.finish()?;
+                    }
+                    Ok((outcome.output, outcome.commit))
+                });
+                match result {
+                    Err(StoreError::Conflict(e)) if attempt < CONFLICT_RETRIES => {
+                        attempt += 1;
+                        tracing::debug!(attempt, error = %e, "transaction conflict; retrying");
+                        std::thread::sleep(Duration::from_millis(5 << (2 * attempt)));
+                    }
+                    other => return other,
                 }
-                Ok((outcome.output, outcome.commit))
-            })
+            }
         })
         .await
     }
@@ -364,4 +380,39 @@ mod tests {
     }
 
     crate::contract_tests!(store());
+
+    /// A transaction that loses a race runs again from the start, its writes of the lost
+    /// attempt gone; a job that keeps losing gives up after a few attempts.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_conflicting_transaction_is_run_again() {
+        use crate::domain::{Device, Key, Tx, TxOutcome};
+        let Some(store) = store().await else { return };
+        let mut attempts = 0;
+        let job: TxJob = Box::new(move |tx: &mut dyn Tx| {
+            attempts += 1;
+            tx.upsert_device(&Device {
+                name: format!("SEP-TRY{attempts}"),
+                model: None,
+                em_enabled: true,
+            })?;
+            if attempts < 3 {
+                return Err(StoreError::Conflict("deadlock detected".into()));
+            }
+            Ok(TxOutcome {
+                commit: true,
+                output: Box::new(attempts),
+            })
+        });
+        let ran = store.transact(job).await.unwrap();
+        assert_eq!(*ran.downcast::<i32>().unwrap(), 3);
+        assert_eq!(store.counts().await.unwrap().devices, 1);
+        assert!(store.device(&Key::of("sep-try3")).await.unwrap().is_some());
+
+        let hopeless: TxJob =
+            Box::new(|_: &mut dyn Tx| Err(StoreError::Conflict("deadlock detected".into())));
+        assert!(matches!(
+            store.transact(hopeless).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
 }

@@ -17,7 +17,16 @@ impl From<postgres::Error> for StoreError {
             text.push_str(&format!(": {s}"));
             source = s.source();
         }
-        StoreError::Database(text)
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                StoreError::Conflict(text)
+            }
+            _ => StoreError::Database(text),
+        }
     }
 }
 

@@ -20,8 +20,9 @@ fn temp_store() -> (TempDir, SqliteStore) {
 fn job<T, F>(commit: bool, f: F) -> TxJob
 where
     T: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    F: FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
 {
+    let mut f = f;
     Box::new(move |tx: &mut dyn Tx| {
         Ok(TxOutcome {
             commit,
@@ -38,10 +39,13 @@ struct Gate {
 
 async fn hold_writer(store: &SqliteStore) -> Gate {
     let (started, is_started) = oneshot::channel();
+    let mut started = Some(started);
     let (release, wait) = std::sync::mpsc::channel::<()>();
     let answer = store
         .submit(job(true, move |_| {
-            let _ = started.send(());
+            if let Some(started) = started.take() {
+                let _ = started.send(());
+            }
             let _ = wait.recv();
             Ok(())
         }))

@@ -250,7 +250,7 @@ fn fail_all(replies: impl Iterator<Item = Reply>, why: &str) {
 /// Run one job inside its own savepoint. The outer `Err` means the whole transaction is lost
 /// (SQLite rolled it back itself, e.g. on a full disk, or the savepoint could not be undone);
 /// the inner result is the job's own answer.
-fn run_job(conn: &Connection, job: TxJob) -> Result<JobResult, String> {
+fn run_job(conn: &Connection, mut job: TxJob) -> Result<JobResult, String> {
     conn.execute_batch("SAVEPOINT job")
         .map_err(|e| format!("could not open a savepoint: {e}"))?;
     let mut tx = SqlTx::new(conn);
