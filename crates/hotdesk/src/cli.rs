@@ -35,6 +35,18 @@ enum Command {
     Admin(AdminCommand),
     /// Create or upgrade the database schema and exit (serve and import also do it first).
     Migrate(Migrate),
+    /// Write the directory and policy as a directory file, secrets as their hashes: a backup,
+    /// or with `import`, a move to another database.
+    Export(Export),
+}
+
+#[derive(Args)]
+struct Export {
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    db: Database,
 }
 
 #[derive(Args)]
@@ -138,6 +150,16 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Import(args) => import(args).await,
             Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
+            Command::Export(args) => {
+                let store = store::open(&args.db.database).await?;
+                let text = directory::to_toml(&directory::export(store.as_ref()).await?);
+                match &args.output {
+                    Some(path) => std::fs::write(path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?,
+                    None => print!("{text}"),
+                }
+                Ok(())
+            }
             Command::Migrate(args) => {
                 store::open(&args.db.database).await?;
                 println!("the database schema is up to date");

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
 use super::model::*;
@@ -20,32 +20,35 @@ use super::store::{Store, StoreError, Tx};
 /// The built-in directory of `serve --demo`: every entity the seed examples name.
 pub const DEMO: &str = include_str!("demo.toml");
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<AppEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<UserEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<ProfileEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub admins: Vec<AdminEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppEntry {
     pub id: String,
     /// One secret, or several while one is being rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -61,38 +64,49 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub profiles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_login_minutes: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileEntry {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub em_enabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminEntry {
     pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
 
@@ -216,6 +230,93 @@ fn check_unique<'a>(
         }
     }
     Ok(())
+}
+
+/// The whole directory and policy as a directory file, every secret as its stored argon2 hash
+/// (which `import` stores as is): a backup, or the way to move an installation from one
+/// database to another. Read in one snapshot. Logins and the event history are not part of it.
+pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
+    super::store::run_read(store, |r| {
+        const PAGE: u32 = 1000;
+        let mut keys = |kind: EntityKind| -> Result<Vec<Key>, StoreError> {
+            let mut all = Vec::new();
+            loop {
+                let (total, page) = r.names(kind, None, all.len() as u64, PAGE)?;
+                let done = page.is_empty() || all.len() + page.len() >= total as usize;
+                all.extend(page);
+                if done {
+                    return Ok(all);
+                }
+            }
+        };
+        let (apps, users, profiles, devices, admins) = (
+            keys(EntityKind::Application)?,
+            keys(EntityKind::User)?,
+            keys(EntityKind::DeviceProfile)?,
+            keys(EntityKind::Device)?,
+            keys(EntityKind::Admin)?,
+        );
+        let mut dir = DirectoryFile {
+            policy: Some(r.policy()?),
+            ..DirectoryFile::default()
+        };
+        for key in apps {
+            if let Some(a) = r.app(&key)? {
+                dir.apps.push(AppEntry {
+                    id: a.id,
+                    certificate: Some(OneOrMany::Many(a.certificate_hashes)),
+                    proxy: Some(a.proxy),
+                });
+            }
+        }
+        for key in users {
+            if let Some(u) = r.user(&key)? {
+                dir.users.push(UserEntry {
+                    id: u.id,
+                    pin: u.pin_hash,
+                    password: u.password_hash,
+                    name: u.name,
+                    profiles: Some(u.profiles),
+                    max_login_minutes: u.max_login_minutes,
+                });
+            }
+        }
+        for key in profiles {
+            if let Some(p) = r.profile(&key)? {
+                dir.profiles.push(ProfileEntry {
+                    name: p.name,
+                    description: p.description,
+                    lines: Some(p.lines),
+                });
+            }
+        }
+        for key in devices {
+            if let Some(d) = r.device(&key)? {
+                dir.devices.push(DeviceEntry {
+                    name: d.name,
+                    model: d.model,
+                    em_enabled: Some(d.em_enabled),
+                });
+            }
+        }
+        for key in admins {
+            if let Some(a) = r.admin(&key)? {
+                dir.admins.push(AdminEntry {
+                    username: a.username,
+                    password: Some(a.password_hash),
+                    role: Some(a.role),
+                });
+            }
+        }
+        Ok(dir)
+    })
+    .await
+}
+
+/// A directory file as TOML text.
+pub fn to_toml(dir: &DirectoryFile) -> String {
+    // Every field is a string, number, boolean or list of them: serialization cannot fail.
+    toml::to_string(dir).unwrap_or_default()
 }
 
 /// Load a parsed directory into the store.

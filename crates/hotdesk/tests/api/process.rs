@@ -360,3 +360,78 @@ async fn admin_add_makes_accounts_whose_sessions_survive_a_restart() {
     assert_eq!(status, 200);
     server.terminate();
 }
+
+/// `hotdesk export` then `import`: a whole installation moves from SQLite to PostgreSQL and
+/// back, secrets (as hashes) included, and works there.
+#[tokio::test(flavor = "multi_thread")]
+async fn export_and_import_move_an_installation_between_backends() {
+    let Some(schema) = hotdesk::store::testing::scratch_postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("a.db").display());
+    let back = format!("sqlite://{}", dir.path().join("b.db").display());
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The demo directory, then a policy change, in SQLite.
+    let demo = dir.path().join("demo.toml");
+    std::fs::write(&demo, hotdesk::domain::directory::DEMO).unwrap();
+    run(&["import", demo.to_str().unwrap(), "--database", &sqlite]);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\nmultiple_login = \"auto-logout\"\ntrusted_ips = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    run(&["import", policy.to_str().unwrap(), "--database", &sqlite]);
+
+    let first = dir.path().join("first.toml");
+    run(&[
+        "export",
+        "--database",
+        &sqlite,
+        "--output",
+        first.to_str().unwrap(),
+    ]);
+    let exported = std::fs::read_to_string(&first).unwrap();
+    assert!(exported.contains("$argon2id$"), "{exported}");
+    assert!(
+        exported.contains("multiple_login = \"auto-logout\"")
+            && exported.contains("trusted_ips = [\"10.0.0.0/8\"]"),
+        "{exported}"
+    );
+    assert!(!exported.contains("apppasswd") && !exported.contains("change-me"));
+
+    run(&["import", first.to_str().unwrap(), "--database", &schema.url]);
+    let from_postgres = run(&["export", "--database", &schema.url]);
+    assert_eq!(from_postgres, exported);
+    let again = dir.path().join("again.toml");
+    std::fs::write(&again, &from_postgres).unwrap();
+    run(&["import", again.to_str().unwrap(), "--database", &back]);
+    assert_eq!(run(&["export", "--database", &back]), exported);
+
+    // The moved installation works: the app's certificate and the admin's password.
+    let server = start_with(&schema.url, T0.0, &[]);
+    assert_eq!(
+        server.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    let login = server
+        .client
+        .post(format!("{}/nbi/login", server.base))
+        .body(
+            "<loginRequest><username>admin</username><password>change-me</password></loginRequest>",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    server.terminate();
+}
