@@ -11,6 +11,7 @@
 //! gets an error (EM code 6) within [`PgOptions::timeout`], never a hang, and the next
 //! operation after it comes back gets a fresh connection.
 
+mod conn;
 mod queries;
 mod schema;
 mod tx;
@@ -27,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
+use conn::{Conn, Db};
 use tx::{PgReader, PgTx};
 
 /// Connections a node keeps at most. Each request holds one for a few round trips.
@@ -105,29 +107,29 @@ fn listen(config: Config, changes: Arc<tokio::sync::Notify>, stop: Arc<AtomicBoo
 
 struct Pool {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
 }
 
 impl Pool {
     /// A connection: an idle one that is still open, or a new one.
-    fn take(&self) -> StoreResult<Client> {
+    fn take(&self) -> StoreResult<Conn> {
         loop {
-            let client = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            match client {
-                Some(c) if !c.is_closed() => return Ok(c),
+            let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match conn {
+                Some(c) if !c.client.is_closed() => return Ok(c),
                 Some(_) => continue, // the server or the network dropped it
-                None => return Ok(self.config.connect(NoTls)?),
+                None => return Ok(Conn::new(self.config.connect(NoTls)?)),
             }
         }
     }
 
-    fn put(&self, client: Client) {
-        if !client.is_closed() {
+    fn put(&self, conn: Conn) {
+        if !conn.client.is_closed() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(client);
+                .push(conn);
         }
     }
 
@@ -137,30 +139,38 @@ impl Pool {
     fn run<T>(
         &self,
         read_only: bool,
-        f: impl FnOnce(&mut postgres::Transaction<'_>) -> StoreResult<(T, bool)>,
+        f: impl FnOnce(&mut Db<'_, '_>) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
-        let mut client = self.take()?;
+        let mut conn = self.take()?;
         let mut job = Some(f);
-        let first = match begin(&mut client, read_only) {
-            Ok(tx) => Ok(job.take().map(|f| finish(tx, f))),
-            Err(e) => Err(e),
+        let first = {
+            let Conn { client, statements } = &mut conn;
+            match begin(client, read_only) {
+                Ok(tx) => Ok(job.take().map(|f| finish(tx, statements, f))),
+                Err(e) => Err(e),
+            }
         };
         match first {
             Ok(Some(result)) => {
-                self.put(client);
+                self.put(conn);
                 return result;
             }
             Ok(None) => return Err(StoreError::Database("a job ran twice".into())),
-            Err(e) if !client.is_closed() && e.as_db_error().is_some() => return Err(e.into()),
+            Err(e) if !conn.client.is_closed() && e.as_db_error().is_some() => {
+                return Err(e.into());
+            }
             Err(e) => tracing::debug!(error = %e, "pooled connection is dead; reconnecting"),
         }
-        drop(client);
-        let mut client = self.config.connect(NoTls)?;
+        drop(conn);
+        let mut conn = Conn::new(self.config.connect(NoTls)?);
         let Some(f) = job.take() else {
             return Err(StoreError::Database("a job ran twice".into()));
         };
-        let result = finish(begin(&mut client, read_only)?, f);
-        self.put(client);
+        let result = {
+            let Conn { client, statements } = &mut conn;
+            finish(begin(client, read_only)?, statements, f)
+        };
+        self.put(conn);
         result
     }
 }
@@ -183,9 +193,14 @@ fn begin(
 
 fn finish<T>(
     mut tx: postgres::Transaction<'_>,
-    f: impl FnOnce(&mut postgres::Transaction<'_>) -> StoreResult<(T, bool)>,
+    statements: &mut std::collections::HashMap<String, postgres::Statement>,
+    f: impl FnOnce(&mut Db<'_, '_>) -> StoreResult<(T, bool)>,
 ) -> StoreResult<T> {
-    match f(&mut tx)? {
+    let answer = f(&mut Db {
+        tx: &mut tx,
+        statements,
+    })?;
+    match answer {
         (value, true) => tx.commit().map(|()| value).map_err(StoreError::from),
         (value, false) => tx.rollback().map(|()| value).map_err(StoreError::from),
     }
@@ -247,7 +262,7 @@ impl PgStore {
         }
         let pool = Pool {
             config,
-            idle: Mutex::new(vec![client]),
+            idle: Mutex::new(vec![Conn::new(client)]),
             permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         };
         Ok(PgStore {
@@ -312,8 +327,16 @@ fn redact(url: &str) -> String {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        self.on_pool(move |pool| pool.run(true, |tx| Ok((job(&mut PgReader(tx))?, false))))
-            .await
+        self.on_pool(move |pool| {
+            pool.run(true, |db| {
+                let db = Db {
+                    tx: &mut *db.tx,
+                    statements: &mut *db.statements,
+                };
+                Ok((job(&mut PgReader(db))?, false))
+            })
+        })
+        .await
     }
 
     fn login_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -326,8 +349,11 @@ impl Store for PgStore {
         self.on_pool(move |pool| {
             let mut attempt = 0u32;
             loop {
-                let result = pool.run(false, |tx| {
-                    let mut pg = PgTx::new(tx);
+                let result = pool.run(false, |db| {
+                    let mut pg = PgTx::new(Db {
+                        tx: &mut *db.tx,
+                        statements: &mut *db.statements,
+                    });
                     let outcome = job(&mut pg)?;
                     if outcome.commit {
                         pg.finish()?;

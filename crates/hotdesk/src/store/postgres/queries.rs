@@ -1,6 +1,8 @@
 //! The statements the PostgreSQL reader and writer share, over any client or transaction.
 
-use postgres::{GenericClient, Row};
+use postgres::Row;
+
+use super::conn::Db;
 
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DirectoryCounts, EntityKind,
@@ -62,7 +64,7 @@ pub(super) fn table(kind: EntityKind) -> &'static str {
     }
 }
 
-pub(super) fn app(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<AppUser>> {
+pub(super) fn app(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<AppUser>> {
     let Some(row) = c.query_opt(
         "SELECT id, proxy FROM apps WHERE key = $1",
         &[&key.as_str()],
@@ -85,7 +87,7 @@ pub(super) fn app(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<A
     }))
 }
 
-pub(super) fn user(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<User>> {
+pub(super) fn user(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<User>> {
     let Some(row) = c.query_opt(
         "SELECT id, pin_hash, password_hash, name, max_login_minutes FROM users WHERE key = $1",
         &[&key.as_str()],
@@ -116,7 +118,7 @@ pub(super) fn user(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<
 
 /// The device and its `last_user`.
 pub(super) fn device(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, '_>,
     key: &Key,
 ) -> StoreResult<Option<(Device, Option<String>)>> {
     Ok(c.query_opt(
@@ -135,7 +137,7 @@ pub(super) fn device(
     }))
 }
 
-pub(super) fn profile(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<DeviceProfile>> {
+pub(super) fn profile(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<DeviceProfile>> {
     let Some(row) = c.query_opt(
         "SELECT name, description FROM profiles WHERE key = $1",
         &[&key.as_str()],
@@ -158,7 +160,7 @@ pub(super) fn profile(c: &mut impl GenericClient, key: &Key) -> StoreResult<Opti
     }))
 }
 
-pub(super) fn admin(c: &mut impl GenericClient, key: &Key) -> StoreResult<Option<Admin>> {
+pub(super) fn admin(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<Admin>> {
     let Some(row) = c.query_opt(
         "SELECT username, password_hash, role FROM admins WHERE key = $1",
         &[&key.as_str()],
@@ -191,10 +193,7 @@ fn session_from_row(r: &Row) -> StoreResult<AdminSession> {
     })
 }
 
-pub(super) fn session(
-    c: &mut impl GenericClient,
-    token_hash: &str,
-) -> StoreResult<Option<AdminSession>> {
+pub(super) fn session(c: &mut Db<'_, '_>, token_hash: &str) -> StoreResult<Option<AdminSession>> {
     c.query_opt(
         &format!(
             "SELECT {SESSION_COLUMNS} FROM admin_sessions s JOIN admins a ON a.key = s.admin_key
@@ -206,10 +205,7 @@ pub(super) fn session(
     .transpose()
 }
 
-pub(super) fn live_sessions(
-    c: &mut impl GenericClient,
-    now: Timestamp,
-) -> StoreResult<Vec<AdminSession>> {
+pub(super) fn live_sessions(c: &mut Db<'_, '_>, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
     c.query(
         &format!(
             "SELECT {SESSION_COLUMNS} FROM admin_sessions s JOIN admins a ON a.key = s.admin_key
@@ -222,7 +218,7 @@ pub(super) fn live_sessions(
     .collect()
 }
 
-pub(super) fn policy(c: &mut impl GenericClient) -> StoreResult<Policy> {
+pub(super) fn policy(c: &mut Db<'_, '_>) -> StoreResult<Policy> {
     let Some(r) = c.query_opt(
         "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
                 max_concurrent_requests, validate_ip, allow_proxy
@@ -253,7 +249,7 @@ pub(super) fn policy(c: &mut impl GenericClient) -> StoreResult<Policy> {
 
 /// The login on a device; with `live_at`, a login due then counts as gone.
 pub(super) fn device_login(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, '_>,
     device: &Key,
     live_at: Option<Timestamp>,
 ) -> StoreResult<Option<Login>> {
@@ -270,7 +266,7 @@ pub(super) fn device_login(
 
 /// A user's logins, oldest first; with `live_at`, logins due then are left out.
 pub(super) fn user_logins(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, '_>,
     user: &Key,
     live_at: Option<Timestamp>,
 ) -> StoreResult<Vec<Login>> {
@@ -288,7 +284,7 @@ pub(super) fn user_logins(
     .collect())
 }
 
-pub(super) fn live_logins(c: &mut impl GenericClient, now: Timestamp) -> StoreResult<Vec<Login>> {
+pub(super) fn live_logins(c: &mut Db<'_, '_>, now: Timestamp) -> StoreResult<Vec<Login>> {
     Ok(c.query(
         &format!(
             "SELECT {LOGIN_COLUMNS} FROM logins
@@ -301,17 +297,13 @@ pub(super) fn live_logins(c: &mut impl GenericClient, now: Timestamp) -> StoreRe
     .collect())
 }
 
-pub(super) fn next_deadline(c: &mut impl GenericClient) -> StoreResult<Option<Timestamp>> {
+pub(super) fn next_deadline(c: &mut Db<'_, '_>) -> StoreResult<Option<Timestamp>> {
     Ok(c.query_one("SELECT MIN(expires_at) FROM logins", &[])?
         .get::<_, Option<i64>>(0)
         .map(Timestamp))
 }
 
-pub(super) fn events_after(
-    c: &mut impl GenericClient,
-    after: i64,
-    limit: u32,
-) -> StoreResult<Vec<Event>> {
+pub(super) fn events_after(c: &mut Db<'_, '_>, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
     c.query(
         r#"SELECT seq, at, kind, actor, device, "user", profile, detail FROM events
            WHERE seq > $1 ORDER BY seq LIMIT $2"#,
@@ -336,7 +328,7 @@ pub(super) fn events_after(
     .collect()
 }
 
-pub(super) fn counts(c: &mut impl GenericClient) -> StoreResult<DirectoryCounts> {
+pub(super) fn counts(c: &mut Db<'_, '_>) -> StoreResult<DirectoryCounts> {
     let r = c.query_one(
         "SELECT (SELECT COUNT(*) FROM apps), (SELECT COUNT(*) FROM users),
                 (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM devices),
@@ -354,7 +346,7 @@ pub(super) fn counts(c: &mut impl GenericClient) -> StoreResult<DirectoryCounts>
 }
 
 pub(super) fn names(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, '_>,
     kind: EntityKind,
     contains: Option<&str>,
     offset: u64,
@@ -384,7 +376,7 @@ pub(super) fn names(
     Ok((total.max(0) as u64, keys))
 }
 
-pub(super) fn change_set(c: &mut impl GenericClient, id: &str) -> StoreResult<Option<ChangeSet>> {
+pub(super) fn change_set(c: &mut Db<'_, '_>, id: &str) -> StoreResult<Option<ChangeSet>> {
     let Some(row) = c.query_opt(
         "SELECT owner, created_at FROM change_sets WHERE id = $1",
         &[&id],

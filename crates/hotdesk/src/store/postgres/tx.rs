@@ -6,7 +6,7 @@
 //! [`Tx::device_login`], which every rule about a device reads first), then, at commit, the
 //! event counter (see [`super::schema`]): events are buffered and written last.
 
-use postgres::Transaction;
+use super::conn::Db;
 
 use super::queries::{self, LOGIN_COLUMNS, login_from_row};
 use crate::domain::{
@@ -17,7 +17,7 @@ use crate::domain::{
 
 /// Advisory locks live in one 64-bit space per database: tag them so a user and a device with
 /// the same name do not share one.
-fn lock(tx: &mut Transaction<'_>, kind: &str, key: &Key) -> StoreResult<()> {
+fn lock(tx: &mut Db<'_, '_>, kind: &str, key: &Key) -> StoreResult<()> {
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         &[&format!("{kind}:{}", key.as_str())],
@@ -26,7 +26,7 @@ fn lock(tx: &mut Transaction<'_>, kind: &str, key: &Key) -> StoreResult<()> {
 }
 
 pub(super) struct PgTx<'a, 't> {
-    tx: &'a mut Transaction<'t>,
+    tx: Db<'a, 't>,
     /// Events appended by the job, written at commit with their sequence numbers.
     pub(super) events: Vec<NewEvent>,
     /// A login was written: other nodes' schedulers must look at the deadlines again.
@@ -34,7 +34,7 @@ pub(super) struct PgTx<'a, 't> {
 }
 
 impl<'a, 't> PgTx<'a, 't> {
-    pub(super) fn new(tx: &'a mut Transaction<'t>) -> Self {
+    pub(super) fn new(tx: Db<'a, 't>) -> Self {
         PgTx {
             tx,
             events: Vec::new(),
@@ -143,16 +143,16 @@ impl<'a, 't> PgTx<'a, 't> {
 
 impl Tx for PgTx<'_, '_> {
     fn device_login(&mut self, device: &Key) -> StoreResult<Option<Login>> {
-        lock(self.tx, "device", device)?;
-        queries::device_login(self.tx, device, None)
+        lock(&mut self.tx, "device", device)?;
+        queries::device_login(&mut self.tx, device, None)
     }
 
     fn user_logins(&mut self, user: &Key) -> StoreResult<Vec<Login>> {
-        queries::user_logins(self.tx, user, None)
+        queries::user_logins(&mut self.tx, user, None)
     }
 
     fn lock_user(&mut self, user: &Key) -> StoreResult<()> {
-        lock(self.tx, "user", user)
+        lock(&mut self.tx, "user", user)
     }
 
     fn put_login(&mut self, login: &Login) -> StoreResult<()> {
@@ -366,15 +366,15 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
-        queries::user(self.tx, id)
+        queries::user(&mut self.tx, id)
     }
 
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
-        queries::app(self.tx, id)
+        queries::app(&mut self.tx, id)
     }
 
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
-        queries::admin(self.tx, username)
+        queries::admin(&mut self.tx, username)
     }
 
     fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()> {
@@ -396,7 +396,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-        queries::session(self.tx, token_hash)
+        queries::session(&mut self.tx, token_hash)
     }
 
     fn touch_session(&mut self, token_hash: &str, expires_at: Timestamp) -> StoreResult<bool> {
@@ -443,11 +443,11 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
-        Ok(queries::device(self.tx, name)?.map(|(d, _)| d))
+        Ok(queries::device(&mut self.tx, name)?.map(|(d, _)| d))
     }
 
     fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        queries::profile(self.tx, name)
+        queries::profile(&mut self.tx, name)
     }
 
     fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {
@@ -494,7 +494,7 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn change_set(&mut self, id: &str) -> StoreResult<Option<ChangeSet>> {
-        queries::change_set(self.tx, id)
+        queries::change_set(&mut self.tx, id)
     }
 
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32> {
@@ -523,34 +523,34 @@ impl Tx for PgTx<'_, '_> {
 }
 
 /// A read-only snapshot (REPEATABLE READ): every fact a job reads is from one instant.
-pub(super) struct PgReader<'a, 't>(pub(super) &'a mut Transaction<'t>);
+pub(super) struct PgReader<'a, 't>(pub(super) Db<'a, 't>);
 
 impl Reader for PgReader<'_, '_> {
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
-        queries::app(self.0, id)
+        queries::app(&mut self.0, id)
     }
 
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
-        queries::user(self.0, id)
+        queries::user(&mut self.0, id)
     }
 
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
-        Ok(queries::device(self.0, name)?.map(|(d, _)| d))
+        Ok(queries::device(&mut self.0, name)?.map(|(d, _)| d))
     }
 
     fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        queries::profile(self.0, name)
+        queries::profile(&mut self.0, name)
     }
 
     fn policy(&mut self) -> StoreResult<Policy> {
-        queries::policy(self.0)
+        queries::policy(&mut self.0)
     }
 
     fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
-        let Some((device, last_user)) = queries::device(self.0, name)? else {
+        let Some((device, last_user)) = queries::device(&mut self.0, name)? else {
             return Ok(None);
         };
-        let login = queries::device_login(self.0, name, Some(now))?;
+        let login = queries::device_login(&mut self.0, name, Some(now))?;
         Ok(Some(DeviceState {
             device,
             login,
@@ -559,35 +559,35 @@ impl Reader for PgReader<'_, '_> {
     }
 
     fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
-        queries::user_logins(self.0, user, Some(now))
+        queries::user_logins(&mut self.0, user, Some(now))
     }
 
     fn live_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>> {
-        queries::live_logins(self.0, now)
+        queries::live_logins(&mut self.0, now)
     }
 
     fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>> {
-        queries::next_deadline(self.0)
+        queries::next_deadline(&mut self.0)
     }
 
     fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
-        queries::events_after(self.0, after, limit)
+        queries::events_after(&mut self.0, after, limit)
     }
 
     fn counts(&mut self) -> StoreResult<DirectoryCounts> {
-        queries::counts(self.0)
+        queries::counts(&mut self.0)
     }
 
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
-        queries::admin(self.0, username)
+        queries::admin(&mut self.0, username)
     }
 
     fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-        queries::session(self.0, token_hash)
+        queries::session(&mut self.0, token_hash)
     }
 
     fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
-        queries::live_sessions(self.0, now)
+        queries::live_sessions(&mut self.0, now)
     }
 
     fn names(
@@ -597,6 +597,6 @@ impl Reader for PgReader<'_, '_> {
         offset: u64,
         limit: u32,
     ) -> StoreResult<(u64, Vec<Key>)> {
-        queries::names(self.0, kind, contains, offset, limit)
+        queries::names(&mut self.0, kind, contains, offset, limit)
     }
 }
