@@ -165,6 +165,12 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Notified when any process appended events, so that event deliverers post them without
+    /// waiting for their next poll. `None`: only polling.
+    fn event_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// Whether the database answers now (`/healthz`).
     async fn ready(&self) -> StoreResult<()> {
         run_read(self, |r| r.next_deadline()).await.map(|_| ())

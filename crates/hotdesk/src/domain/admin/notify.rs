@@ -1,6 +1,7 @@
 //! The admin API's calls to its clients: heartbeats, and the event service's deliveries.
 //!
-//! One task wakes every [`POLL`], looks at the live sessions that gave a `callbackUrl`, and
+//! One task wakes every [`POLL`] (and at once when a shared database announces new events),
+//! looks at the live sessions that gave a `callbackUrl`, and
 //! for each, concurrently:
 //! - sends a heartbeat every `timeout / 2` of the clock; a successful one moves the session's
 //!   inactivity deadline, a failed one is retried at the next interval (CSM's rule);
@@ -29,6 +30,9 @@ use crate::domain::{StoreResult, run_tx};
 /// How often the notifier looks for work (real time). Events reach a subscriber this late at
 /// most, plus the time of the posts before them.
 pub const POLL: Duration = Duration::from_millis(200);
+
+/// The shortest time between two runs, so a busy outbox does not turn wake-ups into a loop.
+const MIN_GAP: Duration = Duration::from_millis(20);
 
 /// Events read per session per run.
 const BATCH: u32 = 100;
@@ -70,13 +74,24 @@ fn delivered(kind: EventKind) -> bool {
 /// Run until `stop` is notified.
 pub async fn run(admin: Arc<AdminService>, callbacks: Arc<dyn Callbacks>, stop: Arc<Notify>) {
     let mut progress: HashMap<String, Progress> = HashMap::new();
+    // A shared database announces new events: post them now rather than at the next poll.
+    let events = admin.store.event_changes();
     loop {
         if let Err(e) = run_once(&admin, &callbacks, &mut progress).await {
             tracing::warn!(error = %e, "notifier: store unavailable; will retry");
         }
+        // However busy the outbox, look at most every MIN_GAP.
+        tokio::time::sleep(MIN_GAP).await;
+        let appended = async {
+            match &events {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stop.notified() => return,
             _ = tokio::time::sleep(POLL) => {}
+            _ = appended => {}
         }
     }
 }

@@ -40,6 +40,9 @@ const CONFLICT_RETRIES: u32 = 3;
 /// The LISTEN/NOTIFY channel that says "a login with a deadline changed".
 const LOGINS_CHANNEL: &str = "hotdesk_logins";
 
+/// The LISTEN/NOTIFY channel that says "events were appended".
+const EVENTS_CHANNEL: &str = "hotdesk_events";
+
 /// How a node talks to its database.
 #[derive(Debug, Clone, Copy)]
 pub struct PgOptions {
@@ -59,6 +62,7 @@ pub struct PgStore {
     pool: Arc<Pool>,
     options: PgOptions,
     login_changes: Arc<tokio::sync::Notify>,
+    event_changes: Arc<tokio::sync::Notify>,
     /// Tells the listener thread to end.
     stop: Arc<AtomicBool>,
 }
@@ -72,7 +76,12 @@ impl Drop for PgStore {
 /// LISTEN on its own connection, on its own thread, for as long as the store lives; reconnect
 /// after any failure. Every (re)connection also counts as a change: what happened while the
 /// listener was away is found by the scheduler's next look at the store.
-fn listen(config: Config, changes: Arc<tokio::sync::Notify>, stop: Arc<AtomicBool>) {
+fn listen(
+    config: Config,
+    logins: Arc<tokio::sync::Notify>,
+    events: Arc<tokio::sync::Notify>,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::Relaxed) {
         let mut client = match config.connect(NoTls) {
             Ok(c) => c,
@@ -82,19 +91,23 @@ fn listen(config: Config, changes: Arc<tokio::sync::Notify>, stop: Arc<AtomicBoo
                 continue;
             }
         };
-        if let Err(e) = client.batch_execute(&format!("LISTEN {LOGINS_CHANNEL}")) {
+        if let Err(e) =
+            client.batch_execute(&format!("LISTEN {LOGINS_CHANNEL}; LISTEN {EVENTS_CHANNEL}"))
+        {
             tracing::debug!(error = %e, "LISTEN failed; retrying");
             std::thread::sleep(Duration::from_secs(1));
             continue;
         }
-        changes.notify_one();
+        logins.notify_one();
+        events.notify_one();
         while !stop.load(Ordering::Relaxed) {
             let mut notifications = client.notifications();
             let next = notifications
                 .timeout_iter(Duration::from_millis(500))
                 .next();
             match next {
-                Ok(Some(_)) => changes.notify_one(),
+                Ok(Some(n)) if n.channel() == EVENTS_CHANNEL => events.notify_one(),
+                Ok(Some(_)) => logins.notify_one(),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "LISTEN connection lost; reconnecting");
@@ -252,12 +265,18 @@ impl PgStore {
             }
         }
         let login_changes = Arc::new(tokio::sync::Notify::new());
+        let event_changes = Arc::new(tokio::sync::Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
         {
-            let (config, changes, stop) = (config.clone(), login_changes.clone(), stop.clone());
+            let (config, logins, events, stop) = (
+                config.clone(),
+                login_changes.clone(),
+                event_changes.clone(),
+                stop.clone(),
+            );
             std::thread::Builder::new()
                 .name("hotdesk-pg-listen".into())
-                .spawn(move || listen(config, changes, stop))
+                .spawn(move || listen(config, logins, events, stop))
                 .map_err(|e| fail(e.to_string()))?;
         }
         let pool = Pool {
@@ -269,6 +288,7 @@ impl PgStore {
             pool: Arc::new(pool),
             options,
             login_changes,
+            event_changes,
             stop,
         })
     }
@@ -341,6 +361,10 @@ impl Store for PgStore {
 
     fn login_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
         Some(self.login_changes.clone())
+    }
+
+    fn event_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.event_changes.clone())
     }
 
     /// A transaction that lost a race (deadlock, serialization failure) was rolled back by

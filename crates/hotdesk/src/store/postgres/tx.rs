@@ -104,6 +104,10 @@ impl<'a, 't> PgTx<'a, 't> {
             self.tx
                 .execute("SELECT pg_notify($1, '')", &[&super::LOGINS_CHANNEL])?;
         }
+        if !self.events.is_empty() {
+            self.tx
+                .execute("SELECT pg_notify($1, '')", &[&super::EVENTS_CHANNEL])?;
+        }
         self.flush_events()
     }
 
