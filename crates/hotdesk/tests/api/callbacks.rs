@@ -16,7 +16,7 @@ use hotdesk::http::tls::{TlsListener, server_config};
 use tokio::sync::mpsc;
 
 use crate::helpers::*;
-use crate::nbi_session::{Answer, call, login_body};
+use crate::nbi_session::{call, login_body};
 
 /// One POST the receiver got.
 #[derive(Debug)]
@@ -119,16 +119,6 @@ async fn app_trusting(receiver: &Receiver) -> TestApp {
     .await
 }
 
-fn cookie_of(answer: &Answer) -> String {
-    let header = answer.set_cookie.as_deref().expect("a Set-Cookie header");
-    header
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("asCookie=")
-        .to_string()
-}
-
 async fn heartbeat_login(app: &TestApp, url: &str) -> String {
     let extra =
         format!("<heartbeatRequested>true</heartbeatRequested><callbackUrl>{url}</callbackUrl>");
@@ -140,7 +130,7 @@ async fn heartbeat_login(app: &TestApp, url: &str) -> String {
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    cookie_of(&answer)
+    answer.cookie()
 }
 
 /// Wait (bounded) until the store shows the session's deadline at `expected`: the server
@@ -309,7 +299,7 @@ async fn subscriptions_need_a_callback_url_and_speak_csm_names() {
         &login_body("admin", "change-me", ""),
     )
     .await;
-    let cookie = cookie_of(&plain);
+    let cookie = plain.cookie();
     let csm = "<eventSubRequest><protVersion>1.0</protVersion><reqId>c</reqId><op>add</op>\
                <subscriptionId>7</subscriptionId></eventSubRequest>";
     let answer = call(

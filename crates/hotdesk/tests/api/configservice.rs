@@ -18,13 +18,7 @@ role = "auditor"
 pub async fn session(app: &TestApp, user: &str, password: &str) -> String {
     let answer = call(app, "/nbi/login", None, &login_body(user, password, "")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let header = answer.set_cookie.unwrap();
-    header
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("asCookie=")
-        .to_string()
+    answer.cookie()
 }
 
 pub async fn method(app: &TestApp, cookie: &str, name: &str, args: &str) -> Answer {

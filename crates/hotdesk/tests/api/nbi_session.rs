@@ -29,7 +29,7 @@ impl Answer {
     }
 
     /// The cookie value from `Set-Cookie: asCookie=...`.
-    fn cookie(&self) -> String {
+    pub fn cookie(&self) -> String {
         let header = self.set_cookie.as_deref().expect("a Set-Cookie header");
         header
             .split(';')

@@ -20,7 +20,7 @@ use crate::domain::directory::storable;
 use crate::domain::em::{end_login, expire_due};
 use crate::domain::model::*;
 use crate::domain::store::run_read;
-use crate::domain::{StoreResult, Tx, run_tx};
+use crate::domain::{Reader, StoreResult, Tx, run_tx};
 
 /// One field of an object: a text, or a list (one child element per item).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +235,18 @@ pub(crate) fn apply(
     Ok(result)
 }
 
+/// One object from a snapshot.
+fn read_object(r: &mut dyn Reader, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
+    Ok(match kind {
+        EntityKind::Application => r.app(key)?.map(Object::Application),
+        EntityKind::User => r.user(key)?.map(Object::User),
+        EntityKind::DeviceProfile => r.profile(key)?.map(Object::DeviceProfile),
+        EntityKind::Device => r.device(key)?.map(Object::Device),
+        EntityKind::Admin => r.admin(key)?.map(Object::Admin),
+    })
+}
+
+/// One object as the transaction sees it.
 fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
     Ok(match kind {
         EntityKind::Application => tx.app(key)?.map(Object::Application),
@@ -474,16 +486,7 @@ impl AdminService {
     ) -> Result<Object, NbiError> {
         require(session, Privilege::Read)?;
         let key = Key::of(name);
-        let found = run_read(self.store.as_ref(), move |r| {
-            Ok(match kind {
-                EntityKind::Application => r.app(&key)?.map(Object::Application),
-                EntityKind::User => r.user(&key)?.map(Object::User),
-                EntityKind::DeviceProfile => r.profile(&key)?.map(Object::DeviceProfile),
-                EntityKind::Device => r.device(&key)?.map(Object::Device),
-                EntityKind::Admin => r.admin(&key)?.map(Object::Admin),
-            })
-        })
-        .await?;
+        let found = run_read(self.store.as_ref(), move |r| read_object(r, kind, &key)).await?;
         found.ok_or_else(|| {
             NbiError::with_detail(NbiCode::NotFound, format!("{} {name}", kind.element()))
         })
@@ -505,14 +508,7 @@ impl AdminService {
             let (total, keys) = r.names(kind, contains.as_deref(), start, limit)?;
             let mut objects = Vec::with_capacity(keys.len());
             for key in keys {
-                let object = match kind {
-                    EntityKind::Application => r.app(&key)?.map(Object::Application),
-                    EntityKind::User => r.user(&key)?.map(Object::User),
-                    EntityKind::DeviceProfile => r.profile(&key)?.map(Object::DeviceProfile),
-                    EntityKind::Device => r.device(&key)?.map(Object::Device),
-                    EntityKind::Admin => r.admin(&key)?.map(Object::Admin),
-                };
-                objects.extend(object);
+                objects.extend(read_object(r, kind, &key)?);
             }
             Ok((total, objects))
         })
