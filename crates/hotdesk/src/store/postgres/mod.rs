@@ -132,9 +132,24 @@ impl Pool {
             match conn {
                 Some(c) if !c.client.is_closed() => return Ok(c),
                 Some(_) => continue, // the server or the network dropped it
-                None => return Ok(Conn::new(self.config.connect(NoTls)?)),
+                None => return self.connect(),
             }
         }
+    }
+
+    /// A new connection, trying again after 50 and 150 ms: a database that is restarting or
+    /// failing over refuses connections for a moment. The caller's deadline bounds it all.
+    fn connect(&self) -> StoreResult<Conn> {
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..2 {
+            match self.config.connect(NoTls) {
+                Ok(client) => return Ok(Conn::new(client)),
+                Err(e) => tracing::debug!(error = %e, "connecting to PostgreSQL failed; retrying"),
+            }
+            std::thread::sleep(pause);
+            pause *= 3;
+        }
+        Ok(Conn::new(self.config.connect(NoTls)?))
     }
 
     fn put(&self, conn: Conn) {
@@ -175,7 +190,7 @@ impl Pool {
             Err(e) => tracing::debug!(error = %e, "pooled connection is dead; reconnecting"),
         }
         drop(conn);
-        let mut conn = Conn::new(self.config.connect(NoTls)?);
+        let mut conn = self.connect()?;
         let Some(f) = job.take() else {
             return Err(StoreError::Database("a job ran twice".into()));
         };
