@@ -139,6 +139,16 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
     );
     assert_eq!(health().await, 200);
 
+    let opened = client
+        .post(format!("{base}/nbi/login"))
+        .body(
+            "<loginRequest><username>admin</username><password>change-me</password></loginRequest>",
+        )
+        .send()
+        .await
+        .unwrap();
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap()[..73].to_string();
+
     proxy.set_up(false);
     // Answers, not hangs: code 6 once the 2 s database deadline passes.
     assert_eq!(
@@ -163,10 +173,31 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
         .await
         .unwrap();
     assert!(admin.contains("<code>1</code>"), "{admin}");
+    // A live session that cannot be checked: retry later (503), not "log in again" (401).
+    let ping = client
+        .post(format!("{base}/nbi/ping"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 503);
+    assert!(
+        ping.text()
+            .await
+            .unwrap()
+            .contains("<baseError><code>1</code>")
+    );
 
     proxy.set_up(true);
     assert_eq!(em(login_xml("SEP402CF4915265", "em", "")).await, success());
     assert_eq!(health().await, 200);
+    let ping = client
+        .post(format!("{base}/nbi/ping"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200, "the session outlived the outage");
     // Nothing acknowledged before the partition was lost.
     assert!(
         em(device_query("SEP003094C25B15"))
