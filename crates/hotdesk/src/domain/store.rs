@@ -92,6 +92,16 @@ pub trait Tx {
     fn remove_sessions_of(&mut self, admin: &Key) -> StoreResult<u64>;
     /// Start (`Some(after)`) or stop (`None`) a session's event subscription.
     fn set_subscription(&mut self, token_hash: &str, after: Option<i64>) -> StoreResult<bool>;
+    /// Take or renew the right to deliver a session's events until `until`: granted when
+    /// nobody holds it, `node` holds it, or the holder's lease ended at or before `now`. One
+    /// deliverer at a time keeps the events in order when several nodes serve one database.
+    fn claim_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
 
     // Admin edits.
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;

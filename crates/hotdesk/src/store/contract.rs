@@ -22,6 +22,7 @@ macro_rules! contract_tests {
             names_page_and_filter_and_deletes_take_their_lists_along,
             change_sets_keep_their_edits_in_order_until_removed,
             a_refused_job_leaves_no_trace,
+            one_node_at_a_time_holds_a_delivery_lease,
             concurrent_transactions_all_answer_and_land,
         );
     };
@@ -561,4 +562,47 @@ pub(crate) async fn change_sets_keep_their_edits_in_order_until_removed(store: &
     })
     .await;
     assert!(removed && gone.is_none());
+}
+
+/// The event-delivery lease: one holder at a time, renewable by it, free once it lapses.
+pub(crate) async fn one_node_at_a_time_holds_a_delivery_lease(store: &dyn Store) {
+    use crate::domain::AdminSession;
+    write(store, |tx| {
+        tx.upsert_admin(&Admin {
+            username: "ops".into(),
+            password_hash: "$pw".into(),
+            role: Role::Operator,
+        })?;
+        tx.insert_session(&AdminSession {
+            token_hash: "h1".into(),
+            username: "ops".into(),
+            role: Role::Operator,
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1_000_000),
+            callback_url: Some("https://client.example/events".into()),
+            peer: None,
+            events_after: Some(0),
+        })
+    })
+    .await;
+    let claim = |node: &'static str, now: i64| {
+        write(store, move |tx| {
+            tx.claim_delivery("h1", node, Timestamp(now), Timestamp(now + 30_000))
+        })
+    };
+    assert!(claim("a", 0).await, "free: a takes it");
+    assert!(!claim("b", 10_000).await, "a holds it until 30 s");
+    assert!(claim("a", 20_000).await, "a renews it, now until 50 s");
+    assert!(!claim("b", 49_999).await);
+    assert!(claim("b", 50_000).await, "lapsed: b takes over");
+    assert!(!claim("a", 50_001).await);
+    assert!(
+        !write(store, |tx| tx.claim_delivery(
+            "no-such-session",
+            "a",
+            Timestamp(0),
+            Timestamp(1)
+        ))
+        .await
+    );
 }

@@ -58,6 +58,10 @@ async fn receive(
     if uri.path().starts_with("/broken") {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
+    // A receiver that takes its time: deliveries from two servers would overlap here.
+    if uri.path().starts_with("/slow") {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
     StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap()
 }
 
@@ -361,5 +365,58 @@ async fn over_tls_the_cookie_is_secure() {
     assert_eq!(
         app.em(&login_xml("SEP003094C25B15", "john", "")).await,
         success()
+    );
+}
+
+/// Two servers over one database both run an event deliverer: the lease lets one at a time
+/// post, so the subscriber gets every event once, in order, whichever server made it.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_two_servers_each_event_arrives_once_and_in_order() {
+    let mut receiver = receiver().await;
+    let app = app_trusting(&receiver).await;
+    let second = app.another_server().await;
+    let cookie = heartbeat_login(&app, &format!("{}/slow-events", receiver.base)).await;
+    let added = call(
+        &app,
+        "/nbi/eventservice/eventSubscription",
+        Some(&cookie),
+        "<eventSubscriptionRequest><op>add</op></eventSubscriptionRequest>",
+    )
+    .await;
+    assert_eq!(added.code(), None, "{}", added.body);
+
+    // Alternate servers: log john in and out three times.
+    for round in 0..3 {
+        let base = if round % 2 == 0 { &app.base } else { &second };
+        assert_eq!(
+            post_em(&app.client, base, &login_xml("SEP003094C25B15", "john", "")).await,
+            success()
+        );
+        assert_eq!(
+            post_em(&app.client, base, &logout_xml("SEP003094C25B15")).await,
+            success()
+        );
+    }
+    // One more event, so that a duplicate of any of the six would arrive before it.
+    assert_eq!(
+        app.em(&login_xml("SEP402CF4915265", "em", "")).await,
+        success()
+    );
+    let mut got = Vec::new();
+    for _ in 0..7 {
+        let post = receiver.next("eventCallbackRequest").await;
+        let kind = if post.body.contains("<kind>login</kind>") {
+            "login"
+        } else {
+            "logout"
+        };
+        got.push((seq_of(&post.body), kind));
+    }
+    let first = got[0].0;
+    assert_eq!(
+        got,
+        (0..7)
+            .map(|i| (first + i, if i % 2 == 0 { "login" } else { "logout" }))
+            .collect::<Vec<_>>()
     );
 }

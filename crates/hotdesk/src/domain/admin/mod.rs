@@ -50,6 +50,8 @@ pub struct AdminService {
     /// The cookies of this node's sessions that asked for heartbeats, by token hash: a
     /// heartbeat must carry the cookie, and the store keeps only its hash.
     heartbeat_cookies: Mutex<HashMap<String, String>>,
+    /// This process among the nodes of a shared database: the holder of delivery leases.
+    node: String,
 }
 
 impl AdminService {
@@ -60,6 +62,7 @@ impl AdminService {
             settings,
             throttle: FailureThrottle::new(5, Duration::from_secs(60)),
             heartbeat_cookies: Mutex::new(HashMap::new()),
+            node: format!("{:016x}", rand::random::<u64>()),
         }
     }
 

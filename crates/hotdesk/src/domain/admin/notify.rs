@@ -10,6 +10,10 @@
 //!   retries later with exponential backoff. Delivery is at least once: a crash between a post
 //!   and the cursor's move sends that event again.
 //!
+//! When several nodes share a database, one at a time delivers a session's events: each run
+//! takes or renews a lease on the session ([`DELIVERY_LEASE`]) before it posts, so the events
+//! stay in order and are not sent once per node.
+//!
 //! The heartbeat carries the session's cookie so the client can check who calls. Only the node
 //! that opened a session knows that cookie (the store holds its hash), so that node alone sends
 //! its heartbeats; after a restart, a heartbeat session lives on until its timeout unless the
@@ -36,6 +40,10 @@ const MIN_GAP: Duration = Duration::from_millis(20);
 
 /// Events read per session per run.
 const BATCH: u32 = 100;
+
+/// How long a node keeps the right to deliver a session's events without renewing it (it
+/// renews at every run): when a node dies, another takes over after this.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(30);
 
 /// The longest wait between two delivery attempts to a failing receiver.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -164,6 +172,7 @@ async fn serve_session(
     }
     if let Some(after) = session.events_after
         && state.retry_at <= now
+        && claim(admin, session, now).await
     {
         match deliver(admin, callbacks, session, url, after).await {
             Ok(()) => state.failures = 0,
@@ -178,6 +187,22 @@ async fn serve_session(
         }
     }
     state
+}
+
+/// Take or renew this node's lease on delivering the session's events; `false` while another
+/// node holds it (or the store cannot say).
+async fn claim(admin: &AdminService, session: &AdminSession, now: Timestamp) -> bool {
+    let hash = session.token_hash.clone();
+    let node = admin.node.clone();
+    let until = now.plus(DELIVERY_LEASE);
+    let claimed = run_tx(admin.store.as_ref(), move |tx| {
+        Ok(Ok::<bool, ()>(tx.claim_delivery(&hash, &node, now, until)?))
+    })
+    .await;
+    match claimed {
+        Ok(Ok(granted)) => granted,
+        _ => false,
+    }
 }
 
 /// Post the events after `after` in order; the cursor moves past each one delivered.

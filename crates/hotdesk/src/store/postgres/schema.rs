@@ -136,6 +136,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (change_set_id, position)
     );
     "#,
+    // 2: which node delivers a subscribed session's events, and until when.
+    r#"
+    ALTER TABLE admin_sessions ADD COLUMN delivery_node TEXT;
+    ALTER TABLE admin_sessions ADD COLUMN delivery_until BIGINT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -446,6 +446,21 @@ impl Tx for PgTx<'_, '_> {
         )? > 0)
     }
 
+    fn claim_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        Ok(self.tx.execute(
+            "UPDATE admin_sessions SET delivery_node = $2, delivery_until = $4
+             WHERE token_hash = $1 AND (delivery_node IS NULL OR delivery_node = $2
+                                        OR delivery_until <= $3)",
+            &[&token_hash, &node, &now.0, &until.0],
+        )? > 0)
+    }
+
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
         Ok(queries::device(&mut self.tx, name)?.map(|(d, _)| d))
     }

@@ -345,6 +345,21 @@ impl Tx for SqlTx<'_> {
         Ok(st.execute(params![token_hash, after])? > 0)
     }
 
+    fn claim_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE admin_sessions SET delivery_node = ?2, delivery_until = ?4
+             WHERE token_hash = ?1 AND (delivery_node IS NULL OR delivery_node = ?2
+                                        OR delivery_until <= ?3)",
+        )?;
+        Ok(st.execute(params![token_hash, node, now.0, until.0])? > 0)
+    }
+
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
         Ok(queries::device(self.conn, name)?.map(|(device, _)| device))
     }
