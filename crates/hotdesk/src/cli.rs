@@ -111,6 +111,11 @@ struct Serve {
     /// waiting for a connection included.
     #[arg(long, env = "HOTDESK_DATABASE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     database_timeout_secs: u64,
+    /// Load balancers in front of this node, as addresses or networks separated by commas
+    /// (`10.0.0.2,10.0.1.0/24`): a request from one of them is taken to come from the address
+    /// its `X-Forwarded-For` header names (for `validate_ip`, throttles and audit).
+    #[arg(long, env = "HOTDESK_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// PEM file of extra CA certificates trusted for heartbeat and event callbacks (a private
     /// CA), besides the system's roots.
     #[arg(long, env = "HOTDESK_CALLBACK_CA")]
@@ -219,6 +224,7 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         admin,
         tls,
         callback_ca: args.callback_ca.as_deref().map(read).transpose()?,
+        trusted_proxies: args.trusted_proxies,
     };
     let app = Application::build(store, clock, &args.listen, options).await?;
     let addr = app.local_addr();
@@ -273,4 +279,12 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         role.as_str()
     );
     Ok(())
+}
+
+/// An address (`10.0.0.2`, a network of one) or a network (`10.0.1.0/24`).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not an IP address or network"))
 }

@@ -30,7 +30,7 @@ async fn servlet(
         match extract_document(&headers, query.as_deref(), &body).and_then(|doc| parse(&doc)) {
             Ok(message) => {
                 let ctx = RequestContext {
-                    peer: Some(peer.ip()),
+                    peer: Some(super::client_ip(&state.proxies, peer, &headers)),
                     via_header: headers.contains_key(header::VIA),
                 };
                 state.em.handle(message, &ctx).await

@@ -38,6 +38,41 @@ pub(crate) struct AppState {
     pub admin: Arc<AdminService>,
     /// Served over TLS: the `asCookie` gets the `Secure` attribute.
     pub tls: bool,
+    /// Load balancers whose `X-Forwarded-For` names the real client.
+    pub proxies: Arc<Vec<ipnet::IpNet>>,
+}
+
+/// The client's address: the TCP peer, unless the peer is one of our trusted proxies; then the
+/// rightmost `X-Forwarded-For` entry that is not a trusted proxy (entries further left were
+/// written by whoever sent the request and prove nothing).
+pub(crate) fn client_ip(
+    proxies: &[ipnet::IpNet],
+    peer: SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let peer = peer.ip().to_canonical();
+    let trusted = |ip: &std::net::IpAddr| proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|entry| {
+            entry
+                .trim()
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical())
+        })
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// How a server is set up beyond its store, clock and address.
@@ -48,6 +83,9 @@ pub struct ServerOptions {
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// PEM certificates trusted for heartbeat and event callbacks, besides the system's roots.
     pub callback_ca: Option<Vec<u8>>,
+    /// Load balancers in front of this node (`serve --trusted-proxies`): requests from them are
+    /// taken to come from the address their `X-Forwarded-For` names.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl From<AdminSettings> for ServerOptions {
@@ -128,6 +166,7 @@ impl Application {
             em,
             admin,
             tls: tls.is_some(),
+            proxies: Arc::new(options.trusted_proxies.clone()),
         };
         let router = Router::new()
             .merge(em::routes())

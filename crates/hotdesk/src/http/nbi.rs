@@ -91,6 +91,7 @@ pub(super) fn document(body: &[u8], required: bool) -> Result<Option<Document>, 
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let failed = |status, e: &NbiError, req_id: Option<&str>| {
@@ -108,7 +109,8 @@ async fn login(
         Ok(r) => r,
         Err(e) => return failed(StatusCode::OK, &e, req_id.as_deref()),
     };
-    match state.admin.login(request, Some(peer.ip())).await {
+    let client = super::client_ip(&state.proxies, peer, &headers);
+    match state.admin.login(request, Some(client)).await {
         Ok(new) => {
             let minutes = state.admin.settings().session_timeout.as_secs() / 60;
             let body = [

@@ -10,7 +10,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use hotdesk::domain::admin::AdminSettings;
 use hotdesk::http::ServerOptions;
 use hotdesk::http::tls::{TlsListener, server_config};
 use tokio::sync::mpsc;
@@ -115,9 +114,8 @@ async fn app_trusting(receiver: &Receiver) -> TestApp {
     spawn_app_with_options(
         "",
         ServerOptions {
-            admin: AdminSettings::default(),
             callback_ca: Some(receiver.cert_pem.as_bytes().to_vec()),
-            tls: None,
+            ..ServerOptions::default()
         },
     )
     .await

@@ -368,6 +368,48 @@ async fn code_28_untrusted_address() {
     assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
 }
 
+/// Behind a load balancer (`serve --trusted-proxies`), the address that counts is the one the
+/// balancer puts in `X-Forwarded-For`; anyone else's header is ignored.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_counts() {
+    let policy = "[policy]\nvalidate_ip = true\ntrusted_ips = [\"10.1.2.3\"]\n";
+    let login = |app: &TestApp, forwarded: &'static str| {
+        let request = app
+            .client
+            .post(servlet(&app.base))
+            .header("x-forwarded-for", forwarded)
+            .form(&[("xml", login_xml("SEP003094C25B15", "john", ""))]);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let behind = spawn_app_with_options(
+        policy,
+        hotdesk::http::ServerOptions {
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await;
+    // The balancer appends the phone's address; what the client wrote before it is ignored.
+    assert_eq!(login(&behind, "10.1.2.3").await, success());
+    assert_eq!(
+        behind.em(&logout_xml("SEP003094C25B15")).await,
+        failure(28, "Untrusted IP Error")
+    );
+    assert_eq!(
+        login(&behind, "10.1.2.3, 203.0.113.9").await,
+        failure(28, "Untrusted IP Error")
+    );
+    // A chain of trusted balancers is skipped from the right.
+    assert_eq!(login(&behind, "10.1.2.3, 127.0.0.5").await, success());
+
+    // Without --trusted-proxies, the header proves nothing.
+    let direct = spawn_app_with(policy).await;
+    assert_eq!(
+        login(&direct, "10.1.2.3").await,
+        failure(28, "Untrusted IP Error")
+    );
+}
+
 #[tokio::test]
 async fn code_30_proxy_not_allowed() {
     let app = spawn_app().await;
