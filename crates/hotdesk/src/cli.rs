@@ -38,6 +38,28 @@ enum Command {
     /// Write the directory and policy as a directory file, secrets as their hashes: a backup,
     /// or with `import`, a move to another database.
     Export(Export),
+    /// Copy a SQLite database, consistent and compacted, while the service runs (for
+    /// PostgreSQL use pg_dump).
+    Backup(Backup),
+    /// Delete events older than some days, except those a subscriber has not been sent yet.
+    PruneEvents(PruneEvents),
+}
+
+#[derive(Args)]
+struct Backup {
+    /// The copy to write; it must not exist.
+    target: std::path::PathBuf,
+    #[command(flatten)]
+    db: Database,
+}
+
+#[derive(Args)]
+struct PruneEvents {
+    /// Keep the events of the last this many days.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    older_than_days: u32,
+    #[command(flatten)]
+    db: Database,
 }
 
 #[derive(Args)]
@@ -165,6 +187,21 @@ pub fn main() -> ExitCode {
                 }
                 Ok(())
             }
+            Command::Backup(args) => backup(args).await,
+            Command::PruneEvents(args) => {
+                let store = store::open(&args.db.database).await?;
+                let removed = crate::domain::retention::prune_events(
+                    store.as_ref(),
+                    &SystemClock::new(),
+                    args.older_than_days,
+                )
+                .await?;
+                println!(
+                    "removed {removed} events older than {} days",
+                    args.older_than_days
+                );
+                Ok(())
+            }
             Command::Migrate(args) => {
                 store::open(&args.db.database).await?;
                 println!("the database schema is up to date");
@@ -287,4 +324,23 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("`{text}` is not an IP address or network"))
+}
+
+async fn backup(args: Backup) -> anyhow::Result<()> {
+    let store::DatabaseUrl::SqliteFile(path) = store::DatabaseUrl::parse(&args.db.database)? else {
+        anyhow::bail!(
+            "backup copies a SQLite file; for PostgreSQL use pg_dump, or `hotdesk export` for the directory"
+        );
+    };
+    anyhow::ensure!(path.exists(), "there is no database at {}", path.display());
+    anyhow::ensure!(
+        !args.target.exists(),
+        "{} exists already: the backup will not overwrite it",
+        args.target.display()
+    );
+    let store =
+        tokio::task::spawn_blocking(move || store::sqlite::SqliteStore::open(&path)).await??;
+    store.backup(&args.target).await?;
+    println!("wrote {}", args.target.display());
+    Ok(())
 }

@@ -9,6 +9,7 @@ pub mod directory;
 mod em;
 pub mod error;
 pub mod model;
+pub mod retention;
 pub mod scheduler;
 pub mod secrets;
 pub mod store;

@@ -23,6 +23,7 @@ macro_rules! contract_tests {
             change_sets_keep_their_edits_in_order_until_removed,
             a_refused_job_leaves_no_trace,
             one_node_at_a_time_holds_a_delivery_lease,
+            pruning_keeps_what_a_subscriber_still_needs,
             concurrent_transactions_all_answer_and_land,
         );
     };
@@ -604,5 +605,50 @@ pub(crate) async fn one_node_at_a_time_holds_a_delivery_lease(store: &dyn Store)
             Timestamp(1)
         ))
         .await
+    );
+}
+
+/// Pruning removes old events but never one a subscriber has not been sent, and the numbers go
+/// on from where they were.
+pub(crate) async fn pruning_keeps_what_a_subscriber_still_needs(store: &dyn Store) {
+    use crate::domain::AdminSession;
+    write(store, |tx| {
+        for at in 1..=6 {
+            tx.append_event(&NewEvent::new(Timestamp(at), EventKind::ConfigChange))?;
+        }
+        tx.upsert_admin(&Admin {
+            username: "ops".into(),
+            password_hash: "$pw".into(),
+            role: Role::Operator,
+        })?;
+        // A subscriber that has been sent events 1 and 2 only.
+        tx.insert_session(&AdminSession {
+            token_hash: "h1".into(),
+            username: "ops".into(),
+            role: Role::Operator,
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1_000_000),
+            callback_url: Some("https://client.example/events".into()),
+            peer: None,
+            events_after: Some(2),
+        })
+    })
+    .await;
+    let seqs = |events: Vec<crate::domain::Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(write(store, |tx| tx.prune_events(Timestamp(5))).await, 2);
+    assert_eq!(
+        seqs(store.events_after(0, 10).await.unwrap()),
+        vec![3, 4, 5, 6]
+    );
+    write(store, |tx| tx.set_subscription("h1", None)).await;
+    assert_eq!(write(store, |tx| tx.prune_events(Timestamp(5))).await, 2);
+    assert_eq!(seqs(store.events_after(0, 10).await.unwrap()), vec![5, 6]);
+    write(store, |tx| {
+        tx.append_event(&NewEvent::new(Timestamp(7), EventKind::Login))
+    })
+    .await;
+    assert_eq!(
+        seqs(store.events_after(0, 10).await.unwrap()),
+        vec![5, 6, 7]
     );
 }

@@ -435,3 +435,47 @@ async fn export_and_import_move_an_installation_between_backends() {
     assert_eq!(login.status(), 200);
     server.terminate();
 }
+
+/// `hotdesk backup` copies a SQLite database whole; `prune-events` keeps recent events.
+#[test]
+fn backup_copies_the_database_and_prune_keeps_recent_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let copy = dir.path().join("copy.db");
+    let run = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let demo = dir.path().join("demo.toml");
+    std::fs::write(&demo, hotdesk::domain::directory::DEMO).unwrap();
+    assert!(
+        run(&["import", demo.to_str().unwrap(), "--database", &db])
+            .status
+            .success()
+    );
+
+    let out = run(&["backup", copy.to_str().unwrap(), "--database", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = format!("sqlite://{}", copy.display());
+    let export = |url: &str| run(&["export", "--database", url]).stdout;
+    assert_eq!(export(&copied), export(&db));
+    // Never over an existing file, and not for PostgreSQL.
+    let again = run(&["backup", copy.to_str().unwrap(), "--database", &db]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let pg = run(&[
+        "backup",
+        "x.db",
+        "--database",
+        "postgres://u@127.0.0.1:1/db",
+    ]);
+    assert!(String::from_utf8_lossy(&pg.stderr).contains("pg_dump"));
+
+    // The import's event is from just now: a day's retention keeps it.
+    let out = run(&["prune-events", "--older-than-days", "1", "--database", &db]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "removed 0 events older than 1 days\n"
+    );
+}

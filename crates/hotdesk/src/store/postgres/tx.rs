@@ -227,6 +227,15 @@ impl Tx for PgTx<'_, '_> {
             .get(0))
     }
 
+    fn prune_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+        Ok(self.tx.execute(
+            "DELETE FROM events WHERE at < $1 AND seq <= COALESCE(
+                 (SELECT MIN(events_after) FROM admin_sessions WHERE events_after IS NOT NULL),
+                 (SELECT MAX(seq) FROM events))",
+            &[&before.0],
+        )?)
+    }
+
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
         let key = Key::of(&app.id);
         let created = !self.exists("apps", &key)?;

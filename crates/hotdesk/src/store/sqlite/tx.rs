@@ -124,6 +124,15 @@ impl Tx for SqlTx<'_> {
         Ok(st.query_row([], |r| r.get(0))?)
     }
 
+    fn prune_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+        let mut st = self.conn.prepare_cached(
+            "DELETE FROM events WHERE at < ?1 AND seq <= COALESCE(
+                 (SELECT MIN(events_after) FROM admin_sessions WHERE events_after IS NOT NULL),
+                 (SELECT MAX(seq) FROM events))",
+        )?;
+        Ok(st.execute([before.0])? as u64)
+    }
+
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
         let key = Key::of(&app.id);
         let created = !self.exists("apps", key.as_str())?;
@@ -285,8 +294,9 @@ impl Tx for SqlTx<'_> {
 
     fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()> {
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO admin_sessions (token_hash, admin_key, created_at, expires_at, callback_url, peer)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO admin_sessions
+                 (token_hash, admin_key, created_at, expires_at, callback_url, peer, events_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         st.execute(params![
             session.token_hash,
@@ -294,7 +304,8 @@ impl Tx for SqlTx<'_> {
             session.created_at.0,
             session.expires_at.0,
             session.callback_url,
-            session.peer
+            session.peer,
+            session.events_after
         ])?;
         Ok(())
     }
