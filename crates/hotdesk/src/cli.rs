@@ -178,7 +178,7 @@ pub fn main() -> ExitCode {
             Command::Import(args) => import(args).await,
             Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
             Command::Export(args) => {
-                let store = store::open(&args.db.database).await?;
+                let store = open_for_command(&args.db.database).await?;
                 let text = directory::to_toml(&directory::export(store.as_ref()).await?);
                 match &args.output {
                     Some(path) => std::fs::write(path, text)
@@ -189,7 +189,7 @@ pub fn main() -> ExitCode {
             }
             Command::Backup(args) => backup(args).await,
             Command::PruneEvents(args) => {
-                let store = store::open(&args.db.database).await?;
+                let store = open_for_command(&args.db.database).await?;
                 let removed = crate::domain::retention::prune_events(
                     store.as_ref(),
                     &SystemClock::new(),
@@ -203,7 +203,7 @@ pub fn main() -> ExitCode {
                 Ok(())
             }
             Command::Migrate(args) => {
-                store::open(&args.db.database).await?;
+                open_for_command(&args.db.database).await?;
                 println!("the database schema is up to date");
                 Ok(())
             }
@@ -275,7 +275,7 @@ async fn import(args: Import) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let dir = directory::parse(&name, &text)?;
-    let store = store::open(&args.db.database).await?;
+    let store = open_for_command(&args.db.database).await?;
     let report = directory::import(&store, &SystemClock::new(), &name, dir, "import").await?;
     println!("imported {name}: {report}");
     Ok(())
@@ -297,7 +297,7 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         "no password: set HOTDESK_ADMIN_PASSWORD or give it on stdin"
     );
     let role = Role::parse(&args.role).context("unknown role")?;
-    let store = store::open(&args.db.database).await?;
+    let store = open_for_command(&args.db.database).await?;
     // The same upsert as an import of one `[[admins]]` entry, with its configChange event.
     let file = directory::DirectoryFile {
         admins: vec![directory::AdminEntry {
@@ -343,4 +343,19 @@ async fn backup(args: Backup) -> anyhow::Result<()> {
     store.backup(&args.target).await?;
     println!("wrote {}", args.target.display());
     Ok(())
+}
+
+/// The database for a one-off command (import, export, migrate, prune): these may read or
+/// write a whole directory in one transaction, so they get minutes, not the seconds a
+/// request gets.
+async fn open_for_command(
+    url: &str,
+) -> Result<std::sync::Arc<dyn crate::domain::Store>, store::OpenError> {
+    store::open_with(
+        url,
+        store::StoreOptions {
+            timeout: std::time::Duration::from_secs(600),
+        },
+    )
+    .await
 }

@@ -46,6 +46,9 @@ pub trait Tx {
     /// Serialize with every other transaction that takes the same user's lock. A single-writer
     /// backend needs nothing; a multi-node one locks a row.
     fn lock_user(&mut self, user: &Key) -> StoreResult<()>;
+    /// Serialize admin edits of one object (and, with an empty key, of a whole kind) as
+    /// [`Tx::lock_user`] does logins. Taken before the EM locks, never after.
+    fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()>;
     /// Insert the login, replacing any login on the same device.
     fn put_login(&mut self, login: &Login) -> StoreResult<()>;
     /// Delete the login on a device and return it.
@@ -74,6 +77,8 @@ pub trait Tx {
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool>;
     fn set_policy(&mut self, policy: &Policy) -> StoreResult<()>;
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool>;
+    /// Whether the object exists now.
+    fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
     /// The stored user, to keep secrets an import does not mention.
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
@@ -103,6 +108,17 @@ pub trait Tx {
         token_hash: &str,
         node: &str,
         now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Move a subscription's cursor from `from` to `to` and renew `node`'s lease until
+    /// `until`, only if `node` holds the lease and the cursor is still at `from`; `false`
+    /// otherwise (unsubscribed, or another node took over), and nothing changes.
+    fn advance_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        from: i64,
+        to: i64,
         until: Timestamp,
     ) -> StoreResult<bool>;
 

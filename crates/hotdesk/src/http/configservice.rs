@@ -477,7 +477,11 @@ fn number(root: &Element, name: &str) -> Result<Option<i64>, NbiError> {
 
 /// RFC 3339, UTC, milliseconds: what a person and a parser both read.
 fn time(t: Timestamp) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(t.0).unwrap_or(0));
+    // RFC 3339 has four-digit years: a deadline past 9999 (a login of u32::MAX minutes) is
+    // shown as the last instant it can name rather than failing the whole answer.
+    const LAST: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    let ms = u64::try_from(t.0.clamp(0, LAST)).unwrap_or(0);
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_millis(at).to_string()
 }
 

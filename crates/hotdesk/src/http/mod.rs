@@ -55,24 +55,22 @@ pub(crate) fn client_ip(
     if !trusted(&peer) {
         return peer;
     }
-    let forwarded: Vec<std::net::IpAddr> = headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .flat_map(|v| v.split(','))
-        .map(|entry| {
-            entry
-                .trim()
-                .parse::<std::net::IpAddr>()
-                .map(|ip| ip.to_canonical())
-        })
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted(ip))
-        .unwrap_or(peer)
+        .collect();
+    for entry in entries.into_iter().rev() {
+        match entry.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted(&ip.to_canonical()) => continue,
+            Ok(ip) => return ip.to_canonical(),
+            // Written by the client, not by a proxy of ours: an address nobody trusts or
+            // exempts, so the request neither passes validate_ip nor escapes the throttles.
+            Err(_) => return std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        }
+    }
+    peer
 }
 
 /// How a server is set up beyond its store, clock and address.

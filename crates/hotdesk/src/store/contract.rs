@@ -597,6 +597,25 @@ pub(crate) async fn one_node_at_a_time_holds_a_delivery_lease(store: &dyn Store)
     assert!(!claim("b", 49_999).await);
     assert!(claim("b", 50_000).await, "lapsed: b takes over");
     assert!(!claim("a", 50_001).await);
+    // Only the holder moves the cursor, and only from where it is.
+    let advance = |node: &'static str, from: i64, to: i64| {
+        write(store, move |tx| {
+            tx.advance_delivery("h1", node, from, to, Timestamp(90_000))
+        })
+    };
+    assert!(!advance("a", 0, 1).await, "a lost the lease");
+    assert!(advance("b", 0, 1).await);
+    assert!(!advance("b", 0, 2).await, "the cursor is at 1 now");
+    assert!(advance("b", 1, 2).await);
+    assert_eq!(
+        write(store, |tx| tx.session("h1"))
+            .await
+            .unwrap()
+            .events_after,
+        Some(2)
+    );
+    // The advance renewed b's lease to 90 s.
+    assert!(!claim("a", 89_999).await);
     assert!(
         !write(store, |tx| tx.claim_delivery(
             "no-such-session",

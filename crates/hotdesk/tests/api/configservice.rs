@@ -150,6 +150,27 @@ async fn list_logins_shows_who_is_where_with_filters_and_paging_fields() {
     assert_eq!(both.code(), Some(1003));
 }
 
+/// A login may last u32::MAX minutes (year ~10192): listed, its deadline is the last instant
+/// RFC 3339 can name, not a failure of the whole answer.
+#[tokio::test]
+async fn a_deadline_past_year_9999_is_listed() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let forever = "<exclusiveDuration><time>4294967295</time></exclusiveDuration>";
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", forever)).await,
+        success()
+    );
+    let listed = method(&app, &cookie, "listLogins", "").await;
+    assert!(
+        listed
+            .body
+            .contains("<deadline>9999-12-31T23:59:59.999Z</deadline>"),
+        "{}",
+        listed.body
+    );
+}
+
 #[tokio::test]
 async fn a_forced_logout_ends_the_login_with_its_event() {
     let app = spawn_app().await;

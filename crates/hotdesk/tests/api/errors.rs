@@ -401,6 +401,11 @@ async fn behind_a_trusted_proxy_the_forwarded_address_counts() {
     );
     // A chain of trusted balancers is skipped from the right.
     assert_eq!(login(&behind, "10.1.2.3, 127.0.0.5").await, success());
+    // Garbage where an address should be counts as nobody's address, not the balancer's.
+    assert_eq!(
+        login(&behind, "10.1.2.3, not-an-address").await,
+        failure(28, "Untrusted IP Error")
+    );
 
     // Without --trusted-proxies, the header proves nothing.
     let direct = spawn_app_with(policy).await;

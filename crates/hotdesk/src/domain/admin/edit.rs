@@ -168,20 +168,31 @@ pub fn prepare(mut edit: Edit) -> Result<Edit, NbiError> {
     if edit.op == Op::Delete && edit.fields.len() > 1 {
         return Err(invalid(format!("a delete names the object by {key} only")));
     }
+    // Every secret is hashed here or refused here: a change set must never hold one in clear.
     for secret in ["pin", "password", "certificate"] {
-        if let Some(Value::Text(t)) = edit.fields.get_mut(secret)
-            && !t.is_empty()
-        {
-            *t = storable(t);
+        match edit.fields.get_mut(secret) {
+            Some(Value::Text(t)) if !t.is_empty() => *t = storable(t),
+            Some(Value::List(_)) => {
+                return Err(invalid(format!("{secret} takes text, not a list")));
+            }
+            _ => {}
         }
     }
-    if let Some(Value::List(items)) = edit.fields.get_mut("certificates") {
-        for item in items.iter_mut() {
-            if item.is_empty() {
-                return Err(invalid("an empty certificate"));
+    match edit.fields.get_mut("certificates") {
+        Some(Value::List(items)) => {
+            for item in items.iter_mut() {
+                if item.is_empty() {
+                    return Err(invalid("an empty certificate"));
+                }
+                *item = storable(item);
             }
-            *item = storable(item);
         }
+        Some(Value::Text(t)) if !t.is_empty() => {
+            return Err(invalid(
+                "certificates holds one <certificate> element per item",
+            ));
+        }
+        _ => {}
     }
     Ok(edit)
 }
@@ -195,6 +206,8 @@ pub(crate) fn apply(
 ) -> StoreResult<Result<Option<Object>, NbiError>> {
     let name = edit.name().to_string();
     let key = Key::of(&name);
+    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
+    tx.lock_object(edit.kind, &key)?;
     let existing = current(tx, edit.kind, &key)?;
     let result = match (edit.op, existing) {
         (Op::Add, Some(_)) => Err(NbiError::with_detail(
@@ -275,6 +288,8 @@ fn keep_an_admin(
     key: &Key,
     new_role: Option<Role>,
 ) -> StoreResult<Result<(), NbiError>> {
+    // One at a time may count the admins and act on the count.
+    tx.lock_object(EntityKind::Admin, &Key::of(""))?;
     let was_admin = tx.admin(key)?.is_some_and(|a| a.role == Role::Admin);
     if was_admin && new_role != Some(Role::Admin) && tx.count_admins(Role::Admin)? <= 1 {
         return Ok(Err(NbiError::with_detail(
@@ -305,6 +320,10 @@ fn delete(
     let why = format!("{} deleted", kind.element());
     match kind {
         EntityKind::Device | EntityKind::User => {
+            // The same locks a login takes, so no login can slip in after this delete.
+            if kind == EntityKind::User {
+                tx.lock_user(key)?;
+            }
             expire_due(tx, now)?;
             let logins = if kind == EntityKind::Device {
                 tx.device_login(key)?.into_iter().collect()
@@ -467,6 +486,14 @@ fn merge(
         Err(e) => return Ok(Err(e)),
     };
     if let Object::User(user) = &object {
+        // A profile's delete takes these locks, so none can vanish under this user; in key
+        // order, so two edits naming the same profiles never wait on each other in a circle.
+        let mut keys: Vec<Key> = user.profiles.iter().map(|p| Key::of(p)).collect();
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            tx.lock_object(EntityKind::DeviceProfile, key)?;
+        }
         for profile in &user.profiles {
             if !tx.profile_exists(&Key::of(profile))? {
                 return Ok(Err(invalid(format!("no device profile {profile}"))));
@@ -663,6 +690,23 @@ mod tests {
                 Op::Add,
                 EntityKind::Device,
                 &[("name", Value::List(vec!["a".into()]))]
+            )),
+            NbiCode::InvalidValue
+        );
+        // A secret in the wrong shape is refused before it could be staged in clear.
+        assert_eq!(
+            code(edit(
+                Op::Add,
+                EntityKind::User,
+                &[("id", text("u")), ("pin", Value::List(vec!["1234".into()]))]
+            )),
+            NbiCode::InvalidValue
+        );
+        assert_eq!(
+            code(edit(
+                Op::Add,
+                EntityKind::Application,
+                &[("id", text("a")), ("certificates", text("plain"))]
             )),
             NbiCode::InvalidValue
         );

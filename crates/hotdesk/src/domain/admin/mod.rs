@@ -49,7 +49,7 @@ pub struct AdminService {
     throttle: FailureThrottle,
     /// The cookies of this node's sessions that asked for heartbeats, by token hash: a
     /// heartbeat must carry the cookie, and the store keeps only its hash.
-    heartbeat_cookies: Mutex<HashMap<String, String>>,
+    heartbeat_cookies: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// This process among the nodes of a shared database: the holder of delivery leases.
     node: String,
 }
@@ -66,20 +66,25 @@ impl AdminService {
         }
     }
 
-    fn cookies(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    /// Cookie by token hash, with when it was stored here.
+    fn cookies(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, std::time::Instant)>> {
         self.heartbeat_cookies
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn heartbeat_cookie(&self, token_hash: &str) -> Option<String> {
-        self.cookies().get(token_hash).cloned()
+        self.cookies()
+            .get(token_hash)
+            .map(|(cookie, _)| cookie.clone())
     }
 
-    /// Drop the cookies of sessions that are no longer live.
-    pub(crate) fn forget_cookies_except(&self, live: &[AdminSession]) {
-        self.cookies()
-            .retain(|hash, _| live.iter().any(|s| &s.token_hash == hash));
+    /// Drop the cookies of sessions that are no longer live. `live` was read at `read_at`: a
+    /// cookie stored after that belongs to a session the read could not see yet, and stays.
+    pub(crate) fn forget_cookies_except(&self, live: &[AdminSession], read_at: std::time::Instant) {
+        self.cookies().retain(|hash, (_, stored)| {
+            *stored >= read_at || live.iter().any(|s| &s.token_hash == hash)
+        });
     }
 
     pub fn settings(&self) -> AdminSettings {

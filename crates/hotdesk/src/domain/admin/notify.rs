@@ -110,13 +110,14 @@ async fn run_once(
     progress: &mut HashMap<String, Progress>,
 ) -> StoreResult<()> {
     let now = admin.clock.now();
+    let read_at = std::time::Instant::now();
     let sessions = run_read(admin.store.as_ref(), move |r| r.live_sessions(now)).await?;
     let sessions: Vec<AdminSession> = sessions
         .into_iter()
         .filter(|s| s.callback_url.is_some())
         .collect();
     progress.retain(|hash, _| sessions.iter().any(|s| &s.token_hash == hash));
-    admin.forget_cookies_except(&sessions);
+    admin.forget_cookies_except(&sessions, read_at);
 
     let mut work = tokio::task::JoinSet::new();
     for session in sessions {
@@ -217,30 +218,33 @@ async fn deliver(
         .await
         .map_err(|e| e.to_string())?;
     let mut cursor = after;
-    let mut failure = None;
     for event in &events {
-        if delivered(event.event.kind)
-            && let Err(e) = callbacks.event(url, event).await
-        {
-            failure = Some(e);
-            break;
+        if delivered(event.event.kind) {
+            callbacks.event(url, event).await?;
         }
-        cursor = event.seq;
-    }
-    if cursor != after {
-        let hash = session.token_hash.clone();
-        // Only while the subscription stands: a delete in the meantime wins.
-        run_tx(admin.store.as_ref(), move |tx| {
-            if tx.session(&hash)?.is_some_and(|s| s.events_after.is_some()) {
-                tx.set_subscription(&hash, Some(cursor))?;
-            }
-            Ok(Ok::<(), ()>(()))
+        // After each success, so that a crash sends at most this one event again; the same
+        // statement renews the lease, and finds out if another node has taken it.
+        let (hash, node, from, to) = (
+            session.token_hash.clone(),
+            admin.node.clone(),
+            cursor,
+            event.seq,
+        );
+        let until = admin.clock.now().plus(DELIVERY_LEASE);
+        let still_ours = run_tx(admin.store.as_ref(), move |tx| {
+            Ok(Ok::<bool, ()>(
+                tx.advance_delivery(&hash, &node, from, to, until)?,
+            ))
         })
         .await
         .map_err(|e| e.to_string())?
-        .ok();
+        .unwrap_or(false);
+        if !still_ours {
+            return Ok(()); // unsubscribed, or another node delivers now
+        }
+        cursor = event.seq;
     }
-    failure.map_or(Ok(()), Err)
+    Ok(())
 }
 
 #[cfg(test)]

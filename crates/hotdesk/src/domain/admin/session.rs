@@ -86,8 +86,10 @@ impl AdminService {
         })
         .await??;
         if session.callback_url.is_some() {
-            self.cookies()
-                .insert(session.token_hash.clone(), cookie.clone());
+            self.cookies().insert(
+                session.token_hash.clone(),
+                (cookie.clone(), std::time::Instant::now()),
+            );
         }
         tracing::info!(username = %session.username, ?peer, "admin session opened");
         Ok(NewSession { cookie, session })

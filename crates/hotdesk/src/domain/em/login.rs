@@ -7,7 +7,9 @@ use super::origin::check_origin;
 use super::{Caller, EmService, RequestContext, WriteFacts, same};
 use crate::domain::clock::Timestamp;
 use crate::domain::error::EmError;
-use crate::domain::model::{EventKind, Key, Login, MultipleLogin, NewEvent, Policy, User};
+use crate::domain::model::{
+    EntityKind, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, User,
+};
 use crate::domain::run_tx;
 use crate::domain::store::{Reader, StoreResult, Tx};
 
@@ -111,7 +113,17 @@ fn login_tx(
     let device = Key::of(&login.device);
     let user = Key::of(&login.user);
     tx.lock_user(&user)?;
-    if let Some(current) = tx.device_login(&device)?
+    // The facts were read before this transaction: an admin may have deleted the device or
+    // the user since. Under the locks (a delete takes them too) the answer is final.
+    let current = tx.device_login(&device)?;
+    if !tx.exists(EntityKind::Device, &device)? {
+        return Ok(Err(EmError::DeviceNotFound(login.device.clone())));
+    }
+    if !tx.exists(EntityKind::User, &user)? {
+        return Ok(Err(EmError::UserNotFound(login.user.clone())));
+    }
+    // A login that is due is over, even if another node's expiry pass still holds its row.
+    if let Some(current) = current.filter(|l| !l.is_due(now))
         && Key::of(&current.user) != user
     {
         return Ok(Err(EmError::AnotherUserLoggedIn));
@@ -119,7 +131,7 @@ fn login_tx(
     let elsewhere: Vec<Login> = tx
         .user_logins(&user)?
         .into_iter()
-        .filter(|l| Key::of(&l.device) != device)
+        .filter(|l| Key::of(&l.device) != device && !l.is_due(now))
         .collect();
     match multiple {
         MultipleLogin::NotAllowed if !elsewhere.is_empty() => {

@@ -256,6 +256,21 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.timeout);
         }
+        // The server gives up too, a little before the caller does: a statement stuck on a
+        // lock, or a transaction left open by a node that vanished, does not hold locks for
+        // long. (Kept in the connection options, after any the URL already has.)
+        let ms = options.timeout.as_millis().max(100);
+        let server_side = format!(
+            "-c statement_timeout={} -c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+            ms * 9 / 10,
+            ms * 9 / 10,
+            ms * 2
+        );
+        let merged = match config.get_options() {
+            Some(existing) if !existing.is_empty() => format!("{existing} {server_side}"),
+            _ => server_side,
+        };
+        config.options(&merged);
         // A dead peer (cable cut, proxy gone) is noticed in seconds, not at TCP's default.
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(10));
@@ -311,9 +326,13 @@ impl PgStore {
     async fn on_pool<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Pool) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Pool, &AtomicBool) -> StoreResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // Set when the caller has been answered with a timeout: the work must not commit
+        // after that, or the caller would be told "failed" about something that happened.
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let flag = abandoned.clone();
         let work = async move {
             let permit = pool
                 .permits
@@ -323,7 +342,7 @@ impl PgStore {
                 .map_err(|_| StoreError::Closed)?;
             let task = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                f(&pool)
+                f(&pool, &flag)
             });
             match task.await {
                 Ok(result) => result,
@@ -337,10 +356,13 @@ impl PgStore {
         // answer (code 6) and the blocking thread finishes or fails on its own.
         match tokio::time::timeout(self.options.timeout, work).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Database(format!(
-                "no answer from PostgreSQL within {:?}",
-                self.options.timeout
-            ))),
+            Err(_) => {
+                abandoned.store(true, Ordering::SeqCst);
+                Err(StoreError::Database(format!(
+                    "no answer from PostgreSQL within {:?}",
+                    self.options.timeout
+                )))
+            }
         }
     }
 }
@@ -362,7 +384,7 @@ fn redact(url: &str) -> String {
 #[async_trait::async_trait]
 impl Store for PgStore {
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        self.on_pool(move |pool| {
+        self.on_pool(move |pool, _| {
             pool.run(true, |db| {
                 let db = Db {
                     tx: &mut *db.tx,
@@ -385,7 +407,7 @@ impl Store for PgStore {
     /// A transaction that lost a race (deadlock, serialization failure) was rolled back by
     /// PostgreSQL and is run again, a few times, with growing pauses: within the deadline.
     async fn transact(&self, mut job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
-        self.on_pool(move |pool| {
+        self.on_pool(move |pool, abandoned| {
             let mut attempt = 0u32;
             loop {
                 let result = pool.run(false, |db| {
@@ -394,10 +416,12 @@ impl Store for PgStore {
                         statements: &mut *db.statements,
                     });
                     let outcome = job(&mut pg)?;
-                    if outcome.commit {
+                    // The last moment to give up: the caller was told this failed.
+                    let commit = outcome.commit && !abandoned.load(Ordering::SeqCst);
+                    if commit {
                         pg.finish()?;
                     }
-                    Ok((outcome.output, outcome.commit))
+                    Ok((outcome.output, commit))
                 });
                 match result {
                     Err(StoreError::Conflict(e)) if attempt < CONFLICT_RETRIES => {

@@ -2,9 +2,10 @@
 //!
 //! Writes run at READ COMMITTED. What makes a rule that reads then writes safe across nodes is
 //! locking, taken in one order everywhere so two transactions never wait on each other in a
-//! circle: a user's advisory lock ([`Tx::lock_user`]), then a device's (taken by
-//! [`Tx::device_login`], which every rule about a device reads first), then, at commit, the
-//! event counter (see [`super::schema`]): events are buffered and written last.
+//! circle: an admin edit's object locks ([`Tx::lock_object`]: the object, then the profiles it
+//! names, then a kind's lock), then a user's advisory lock ([`Tx::lock_user`]), then a
+//! device's (taken by [`Tx::device_login`], which every rule about a device reads first), then,
+//! at commit, the event counter (see [`super::schema`]): events are buffered and written last.
 
 use super::conn::Db;
 
@@ -57,7 +58,7 @@ impl<'a, 't> PgTx<'a, 't> {
         Ok(logins)
     }
 
-    fn exists(&mut self, table: &str, key: &Key) -> StoreResult<bool> {
+    fn row_exists(&mut self, table: &str, key: &Key) -> StoreResult<bool> {
         Ok(self
             .tx
             .query_one(
@@ -159,6 +160,10 @@ impl Tx for PgTx<'_, '_> {
         lock(&mut self.tx, "user", user)
     }
 
+    fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()> {
+        lock(&mut self.tx, &format!("object:{}", kind.element()), key)
+    }
+
     fn put_login(&mut self, login: &Login) -> StoreResult<()> {
         self.logins_changed = true;
         self.tx.execute(
@@ -238,7 +243,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
         let key = Key::of(&app.id);
-        let created = !self.exists("apps", &key)?;
+        let created = !self.row_exists("apps", &key)?;
         self.tx.execute(
             "INSERT INTO apps (key, id, proxy) VALUES ($1, $2, $3)
              ON CONFLICT (key) DO UPDATE SET id = excluded.id, proxy = excluded.proxy",
@@ -256,7 +261,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn upsert_user(&mut self, user: &User) -> StoreResult<bool> {
         let key = Key::of(&user.id);
-        let created = !self.exists("users", &key)?;
+        let created = !self.row_exists("users", &key)?;
         self.tx.execute(
             "INSERT INTO users (key, id, pin_hash, password_hash, name, max_login_minutes)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -291,7 +296,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool> {
         let key = Key::of(&profile.name);
-        let created = !self.exists("profiles", &key)?;
+        let created = !self.row_exists("profiles", &key)?;
         self.tx.execute(
             "INSERT INTO profiles (key, name, description) VALUES ($1, $2, $3)
              ON CONFLICT (key) DO UPDATE SET name = excluded.name,
@@ -310,7 +315,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn upsert_device(&mut self, device: &Device) -> StoreResult<bool> {
         let key = Key::of(&device.name);
-        let created = !self.exists("devices", &key)?;
+        let created = !self.row_exists("devices", &key)?;
         self.tx.execute(
             "INSERT INTO devices (key, name, model, em_enabled) VALUES ($1, $2, $3, $4)
              ON CONFLICT (key) DO UPDATE SET name = excluded.name, model = excluded.model,
@@ -327,7 +332,7 @@ impl Tx for PgTx<'_, '_> {
 
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool> {
         let key = Key::of(&admin.username);
-        let created = !self.exists("admins", &key)?;
+        let created = !self.row_exists("admins", &key)?;
         self.tx.execute(
             "INSERT INTO admins (key, username, password_hash, role) VALUES ($1, $2, $3, $4)
              ON CONFLICT (key) DO UPDATE SET username = excluded.username,
@@ -374,8 +379,12 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
+    fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {
+        self.row_exists(queries::table(kind), key)
+    }
+
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool> {
-        self.exists("profiles", name)
+        self.row_exists("profiles", name)
     }
 
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
@@ -467,6 +476,21 @@ impl Tx for PgTx<'_, '_> {
              WHERE token_hash = $1 AND (delivery_node IS NULL OR delivery_node = $2
                                         OR delivery_until <= $3)",
             &[&token_hash, &node, &now.0, &until.0],
+        )? > 0)
+    }
+
+    fn advance_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        Ok(self.tx.execute(
+            "UPDATE admin_sessions SET events_after = $4, delivery_until = $5
+             WHERE token_hash = $1 AND delivery_node = $2 AND events_after = $3",
+            &[&token_hash, &node, &from, &to, &until.0],
         )? > 0)
     }
 

@@ -21,7 +21,7 @@ impl<'c> SqlTx<'c> {
         SqlTx { conn }
     }
 
-    fn exists(&self, table: &'static str, key: &str) -> StoreResult<bool> {
+    fn row_exists(&self, table: &'static str, key: &str) -> StoreResult<bool> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT EXISTS (SELECT 1 FROM {table} WHERE key = ?1)"
         ))?;
@@ -53,6 +53,11 @@ impl Tx for SqlTx<'_> {
     /// Nothing to do: one writer thread runs every job, one after another, so no other
     /// transaction can interleave with this one.
     fn lock_user(&mut self, _user: &Key) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Nothing to do, as for [`Tx::lock_user`].
+    fn lock_object(&mut self, _kind: EntityKind, _key: &Key) -> StoreResult<()> {
         Ok(())
     }
 
@@ -135,7 +140,7 @@ impl Tx for SqlTx<'_> {
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
         let key = Key::of(&app.id);
-        let created = !self.exists("apps", key.as_str())?;
+        let created = !self.row_exists("apps", key.as_str())?;
         let mut st = self.conn.prepare_cached(
             "INSERT INTO apps (key, id, proxy) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET id = excluded.id, proxy = excluded.proxy",
@@ -155,7 +160,7 @@ impl Tx for SqlTx<'_> {
 
     fn upsert_user(&mut self, user: &User) -> StoreResult<bool> {
         let key = Key::of(&user.id);
-        let created = !self.exists("users", key.as_str())?;
+        let created = !self.row_exists("users", key.as_str())?;
         // ON CONFLICT ... DO UPDATE, not INSERT OR REPLACE: REPLACE deletes the row first,
         // which would cascade to the user's profile list.
         let mut st = self.conn.prepare_cached(
@@ -194,7 +199,7 @@ impl Tx for SqlTx<'_> {
 
     fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool> {
         let key = Key::of(&profile.name);
-        let created = !self.exists("profiles", key.as_str())?;
+        let created = !self.row_exists("profiles", key.as_str())?;
         let mut st = self.conn.prepare_cached(
             "INSERT INTO profiles (key, name, description) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET name = excluded.name,
@@ -215,7 +220,7 @@ impl Tx for SqlTx<'_> {
 
     fn upsert_device(&mut self, device: &Device) -> StoreResult<bool> {
         let key = Key::of(&device.name);
-        let created = !self.exists("devices", key.as_str())?;
+        let created = !self.row_exists("devices", key.as_str())?;
         // last_user is EM state, not provisioning: an import must not forget it.
         let mut st = self.conn.prepare_cached(
             "INSERT INTO devices (key, name, model, em_enabled) VALUES (?1, ?2, ?3, ?4)
@@ -233,7 +238,7 @@ impl Tx for SqlTx<'_> {
 
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool> {
         let key = Key::of(&admin.username);
-        let created = !self.exists("admins", key.as_str())?;
+        let created = !self.row_exists("admins", key.as_str())?;
         let mut st = self.conn.prepare_cached(
             "INSERT INTO admins (key, username, password_hash, role) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (key) DO UPDATE SET username = excluded.username,
@@ -274,6 +279,10 @@ impl Tx for SqlTx<'_> {
             st.execute(params![position as i64, ip])?;
         }
         Ok(())
+    }
+
+    fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {
+        self.row_exists(queries::table(kind), key.as_str())
     }
 
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool> {
@@ -369,6 +378,21 @@ impl Tx for SqlTx<'_> {
                                         OR delivery_until <= ?3)",
         )?;
         Ok(st.execute(params![token_hash, node, now.0, until.0])? > 0)
+    }
+
+    fn advance_delivery(
+        &mut self,
+        token_hash: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE admin_sessions SET events_after = ?4, delivery_until = ?5
+             WHERE token_hash = ?1 AND delivery_node = ?2 AND events_after = ?3",
+        )?;
+        Ok(st.execute(params![token_hash, node, from, to, until.0])? > 0)
     }
 
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
