@@ -76,6 +76,8 @@ pub trait Tx {
     fn upsert_device(&mut self, device: &Device) -> StoreResult<bool>;
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool>;
     fn set_policy(&mut self, policy: &Policy) -> StoreResult<()>;
+    /// The policy, to change it: until this transaction ends, no other can do the same.
+    fn policy_for_update(&mut self) -> StoreResult<Policy>;
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool>;
     /// Whether the object exists now.
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;

@@ -16,7 +16,7 @@ use super::AppState;
 use super::nbi::{Document, Refused, as_cookie, document, unauthorized, xml};
 use crate::domain::admin::config::LoginFilter;
 use crate::domain::admin::edit::{Edit, Edited, Fields, Object, Op, Value};
-use crate::domain::{AdminSession, EntityKind, Event, Login, MultipleLogin, Policy, Timestamp};
+use crate::domain::{AdminSession, EntityKind, Event, Login, Policy, Timestamp};
 
 /// Rows in one page of a list answer.
 const PAGE: usize = 1000;
@@ -419,10 +419,8 @@ async fn dispatch(
             let given = root.get("policy").ok_or_else(|| {
                 NbiError::with_detail(NbiCode::InvalidXml, "missing element policy")
             })?;
-            let current = admin.get_policy(session).await?;
-            let policy = policy_from(given, current)?;
             Ok(Reply::of(vec![policy_element(
-                &admin.set_policy(session, policy).await?,
+                &admin.set_policy(session, fields_of(given)?).await?,
             )]))
         }
         "createChangeSet" => Ok(change_set_reply(
@@ -535,44 +533,4 @@ fn policy_element(p: &Policy) -> Element {
         .field("validateIp", p.validate_ip.to_string())
         .child(ips)
         .field("allowProxy", p.allow_proxy.to_string())
-}
-
-/// The policy with the fields `given` names replaced; the others keep their current value.
-fn policy_from(given: &Element, mut p: Policy) -> Result<Policy, NbiError> {
-    fn flag(e: &Element, name: &str, into: &mut bool) -> Result<(), NbiError> {
-        if let Some(t) = e.text_of(name) {
-            *into = match t {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => return Err(invalid(format!("{name} must be true or false"))),
-            };
-        }
-        Ok(())
-    }
-    fn count(e: &Element, name: &str, into: &mut u32) -> Result<(), NbiError> {
-        if let Some(t) = e.text_of(name) {
-            *into = t
-                .parse()
-                .map_err(|_| invalid(format!("{name} must be a whole number")))?;
-        }
-        Ok(())
-    }
-    if let Some(t) = given.text_of("multipleLogin") {
-        p.multiple_login = MultipleLogin::parse(t)
-            .ok_or_else(|| invalid("multipleLogin must be allowed, not-allowed or auto-logout"))?;
-    }
-    count(given, "maxLoginMinutes", &mut p.max_login_minutes)?;
-    flag(given, "enforceMaxLogin", &mut p.enforce_max_login)?;
-    flag(given, "rememberLastUser", &mut p.remember_last_user)?;
-    count(
-        given,
-        "maxConcurrentRequests",
-        &mut p.max_concurrent_requests,
-    )?;
-    flag(given, "validateIp", &mut p.validate_ip)?;
-    if let Some(list) = given.get("trustedIps") {
-        p.trusted_ips = list.all("trustedIp").map(|e| e.text.clone()).collect();
-    }
-    flag(given, "allowProxy", &mut p.allow_proxy)?;
-    Ok(p)
 }

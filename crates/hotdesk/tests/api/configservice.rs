@@ -293,6 +293,7 @@ async fn set_policy_takes_effect_for_the_em_api_at_once() {
         "<policy><maxLoginMinutes>-1</maxLoginMinutes></policy>",
         "<policy><validateIp>yes</validateIp></policy>",
         "<policy><trustedIps><trustedIp>10.0.0.300</trustedIp></trustedIps></policy>",
+        "<policy><colour>red</colour></policy>",
     ] {
         assert_eq!(
             method(&app, &cookie, "setPolicy", bad).await.code(),

@@ -4,9 +4,12 @@
 use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::AdminService;
+use super::edit::{Fields, flag, invalid, list, text};
 use crate::domain::clock::Timestamp;
 use crate::domain::em::{end_login, expire_due};
-use crate::domain::model::{AdminSession, Event, EventKind, Key, Login, NewEvent, Policy, Role};
+use crate::domain::model::{
+    AdminSession, Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role,
+};
 use crate::domain::store::run_read;
 use crate::domain::{StoreResult, Tx, run_tx};
 
@@ -161,28 +164,87 @@ impl AdminService {
         Ok(self.store.policy().await?)
     }
 
-    /// Replace the policy, with a `configChange` event. Code 1003 for a bad trusted-IP entry.
+    /// Change the fields of the policy that `fields` names (the others keep their value),
+    /// with a `configChange` event: read, changed and written in one transaction, so two
+    /// admins changing different fields at once both keep their change. Code 1003 for an
+    /// unknown field, a value of the wrong type or a bad trusted-IP entry.
     pub async fn set_policy(
         &self,
         session: &AdminSession,
-        policy: Policy,
+        fields: Fields,
     ) -> Result<Policy, NbiError> {
         require(session, Privilege::Administer)?;
-        if let Some(problem) = policy.problems().into_iter().next() {
-            return Err(NbiError::with_detail(NbiCode::InvalidValue, problem));
-        }
         let now = self.clock.now();
         let mut event =
             NewEvent::new(now, EventKind::ConfigChange).detail(session.audit("setPolicy"));
         event.actor = Some(session.username.clone());
-        let stored = policy.clone();
-        run_tx(self.store.as_ref(), move |tx| {
-            tx.set_policy(&stored)?;
+        let policy = run_tx(self.store.as_ref(), move |tx| {
+            let mut policy = tx.policy_for_update()?;
+            if let Err(e) = apply_policy_fields(&fields, &mut policy) {
+                return Ok(Err(e));
+            }
+            tx.set_policy(&policy)?;
             tx.append_event(&event)?;
-            Ok(Ok::<(), NbiError>(()))
+            Ok(Ok(policy))
         })
         .await??;
         Ok(policy)
+    }
+}
+
+/// The policy's fields as the admin API names them.
+const POLICY_FIELDS: &[&str] = &[
+    "multipleLogin",
+    "maxLoginMinutes",
+    "enforceMaxLogin",
+    "rememberLastUser",
+    "maxConcurrentRequests",
+    "validateIp",
+    "trustedIps",
+    "allowProxy",
+];
+
+/// Set the fields of `p` that `fields` names.
+fn apply_policy_fields(fields: &Fields, p: &mut Policy) -> Result<(), NbiError> {
+    if let Some(unknown) = fields.keys().find(|f| !POLICY_FIELDS.contains(&f.as_str())) {
+        return Err(invalid(format!("policy has no field {unknown}")));
+    }
+    let count = |name: &str| -> Result<Option<u32>, NbiError> {
+        text(fields, name)?
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| invalid(format!("{name} must be a whole number")))
+            })
+            .transpose()
+    };
+    if let Some(t) = text(fields, "multipleLogin")? {
+        p.multiple_login = MultipleLogin::parse(t)
+            .ok_or_else(|| invalid("multipleLogin must be allowed, not-allowed or auto-logout"))?;
+    }
+    if let Some(n) = count("maxLoginMinutes")? {
+        p.max_login_minutes = n;
+    }
+    if let Some(b) = flag(fields, "enforceMaxLogin")? {
+        p.enforce_max_login = b;
+    }
+    if let Some(b) = flag(fields, "rememberLastUser")? {
+        p.remember_last_user = b;
+    }
+    if let Some(n) = count("maxConcurrentRequests")? {
+        p.max_concurrent_requests = n;
+    }
+    if let Some(b) = flag(fields, "validateIp")? {
+        p.validate_ip = b;
+    }
+    if let Some(ips) = list(fields, "trustedIps")? {
+        p.trusted_ips = ips;
+    }
+    if let Some(b) = flag(fields, "allowProxy")? {
+        p.allow_proxy = b;
+    }
+    match p.problems().into_iter().next() {
+        Some(problem) => Err(invalid(problem)),
+        None => Ok(()),
     }
 }
 

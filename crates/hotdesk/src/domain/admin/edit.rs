@@ -111,11 +111,11 @@ fn known_fields(kind: EntityKind) -> &'static [&'static str] {
     }
 }
 
-fn invalid(detail: impl std::fmt::Display) -> NbiError {
+pub(super) fn invalid(detail: impl std::fmt::Display) -> NbiError {
     NbiError::with_detail(NbiCode::InvalidValue, detail)
 }
 
-fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, NbiError> {
+pub(super) fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, NbiError> {
     match fields.get(name) {
         None => Ok(None),
         Some(Value::Text(t)) => Ok(Some(t.as_str())),
@@ -124,7 +124,7 @@ fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, NbiError>
 }
 
 /// A list field; an empty element is the empty list.
-fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, NbiError> {
+pub(super) fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, NbiError> {
     match fields.get(name) {
         None => Ok(None),
         Some(Value::List(items)) => Ok(Some(items.clone())),
@@ -133,7 +133,7 @@ fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, NbiError> {
     }
 }
 
-fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError> {
+pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError> {
     text(fields, name)?
         .map(|t| match t {
             "true" | "1" => Ok(true),

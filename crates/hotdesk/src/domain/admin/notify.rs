@@ -81,11 +81,11 @@ fn delivered(kind: EventKind) -> bool {
 
 /// Run until `stop` is notified.
 pub async fn run(admin: Arc<AdminService>, callbacks: Arc<dyn Callbacks>, stop: Arc<Notify>) {
-    let mut progress: HashMap<String, Progress> = HashMap::new();
+    let mut sessions = Sessions::default();
     // A shared database announces new events: post them now rather than at the next poll.
     let events = admin.store.event_changes();
     loop {
-        if let Err(e) = run_once(&admin, &callbacks, &mut progress).await {
+        if let Err(e) = run_once(&admin, &callbacks, &mut sessions).await {
             tracing::warn!(error = %e, "notifier: store unavailable; will retry");
         }
         // However busy the outbox, look at most every MIN_GAP.
@@ -97,31 +97,64 @@ pub async fn run(admin: Arc<AdminService>, callbacks: Arc<dyn Callbacks>, stop: 
             }
         };
         tokio::select! {
-            _ = stop.notified() => return,
+            _ = stop.notified() => break,
             _ = tokio::time::sleep(POLL) => {}
             _ = appended => {}
         }
     }
+    // Posts in flight are abandoned: their cursors did not move, so nothing is lost.
+    for (_, task) in sessions.running.drain() {
+        task.abort();
+    }
+}
+
+/// Each session's state between runs, and the work in flight for it.
+#[derive(Default)]
+struct Sessions {
+    progress: HashMap<String, Progress>,
+    /// One task per session at most. A slow receiver holds only its own session back: the
+    /// others are served at every run, their heartbeats on time.
+    running: HashMap<String, tokio::task::JoinHandle<Progress>>,
 }
 
 async fn run_once(
     admin: &Arc<AdminService>,
     callbacks: &Arc<dyn Callbacks>,
-    progress: &mut HashMap<String, Progress>,
+    sessions: &mut Sessions,
 ) -> StoreResult<()> {
+    // Collect what finished since the last run.
+    let finished: Vec<String> = sessions
+        .running
+        .iter()
+        .filter(|(_, task)| task.is_finished())
+        .map(|(hash, _)| hash.clone())
+        .collect();
+    for hash in finished {
+        if let Some(task) = sessions.running.remove(&hash)
+            && let Ok(state) = task.await
+        {
+            sessions.progress.insert(hash, state);
+        }
+    }
+
     let now = admin.clock.now();
     let read_at = std::time::Instant::now();
-    let sessions = run_read(admin.store.as_ref(), move |r| r.live_sessions(now)).await?;
-    let sessions: Vec<AdminSession> = sessions
+    let live = run_read(admin.store.as_ref(), move |r| r.live_sessions(now)).await?;
+    let live: Vec<AdminSession> = live
         .into_iter()
         .filter(|s| s.callback_url.is_some())
         .collect();
-    progress.retain(|hash, _| sessions.iter().any(|s| &s.token_hash == hash));
-    admin.forget_cookies_except(&sessions, read_at);
+    sessions
+        .progress
+        .retain(|hash, _| live.iter().any(|s| &s.token_hash == hash));
+    admin.forget_cookies_except(&live, read_at);
 
-    let mut work = tokio::task::JoinSet::new();
-    for session in sessions {
-        let state = *progress
+    for session in live {
+        if sessions.running.contains_key(&session.token_hash) {
+            continue;
+        }
+        let state = *sessions
+            .progress
             .entry(session.token_hash.clone())
             .or_insert(Progress {
                 last_heartbeat: session.created_at,
@@ -131,15 +164,11 @@ async fn run_once(
             });
         let admin = admin.clone();
         let callbacks = callbacks.clone();
-        work.spawn(async move {
-            let state = serve_session(&admin, callbacks.as_ref(), &session, state, now).await;
-            (session.token_hash, state)
+        let hash = session.token_hash.clone();
+        let task = tokio::spawn(async move {
+            serve_session(&admin, callbacks.as_ref(), &session, state, now).await
         });
-    }
-    while let Some(done) = work.join_next().await {
-        if let Ok((hash, state)) = done {
-            progress.insert(hash, state);
-        }
+        sessions.running.insert(hash, task);
     }
     Ok(())
 }

@@ -367,8 +367,23 @@ impl PgStore {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (in the authority or as a `password=` parameter), for messages.
 fn redact(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            }
+        }
+        None => url.to_string(),
+    };
+    let url = url.as_str();
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
             Some((auth, host)) => {
@@ -469,6 +484,16 @@ mod tests {
     }
 
     crate::contract_tests!(store());
+
+    #[test]
+    fn messages_never_show_a_password() {
+        assert_eq!(redact("postgres://u:pw@h:5/db"), "postgres://u@h:5/db");
+        assert_eq!(
+            redact("postgres://u@h/db?password=pw&sslmode=disable"),
+            "postgres://u@h/db?sslmode=disable"
+        );
+        assert_eq!(redact("postgres://u@h/db?Password=pw"), "postgres://u@h/db");
+    }
 
     /// A transaction that loses a race runs again from the start, its writes of the lost
     /// attempt gone; a job that keeps losing gives up after a few attempts.

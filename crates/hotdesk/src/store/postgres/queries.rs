@@ -365,8 +365,9 @@ pub(super) fn names(
     let keys = c
         .query(
             &format!(
+                // Byte order, as SQLite sorts: not the database's collation, which varies.
                 "SELECT key FROM {table} WHERE strpos(key, $1) > 0
-                 ORDER BY key LIMIT $2 OFFSET $3"
+                 ORDER BY key COLLATE \"C\" LIMIT $2 OFFSET $3"
             ),
             &[&filter, &i64::from(limit), &offset],
         )?

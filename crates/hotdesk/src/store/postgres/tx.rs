@@ -383,6 +383,11 @@ impl Tx for PgTx<'_, '_> {
         self.row_exists(queries::table(kind), key)
     }
 
+    fn policy_for_update(&mut self) -> StoreResult<Policy> {
+        lock(&mut self.tx, "policy", &Key::of(""))?;
+        queries::policy(&mut self.tx)
+    }
+
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool> {
         self.row_exists("profiles", name)
     }

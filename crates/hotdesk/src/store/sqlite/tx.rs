@@ -285,6 +285,11 @@ impl Tx for SqlTx<'_> {
         self.row_exists(queries::table(kind), key.as_str())
     }
 
+    /// One writer: nobody else is changing it.
+    fn policy_for_update(&mut self) -> StoreResult<Policy> {
+        queries::policy(self.conn)
+    }
+
     fn profile_exists(&mut self, name: &Key) -> StoreResult<bool> {
         queries::profile_exists(self.conn, name)
     }
