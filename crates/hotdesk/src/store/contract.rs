@@ -567,25 +567,7 @@ pub(crate) async fn change_sets_keep_their_edits_in_order_until_removed(store: &
 
 /// The event-delivery lease: one holder at a time, renewable by it, free once it lapses.
 pub(crate) async fn one_node_at_a_time_holds_a_delivery_lease(store: &dyn Store) {
-    use crate::domain::AdminSession;
-    write(store, |tx| {
-        tx.upsert_admin(&Admin {
-            username: "ops".into(),
-            password_hash: "$pw".into(),
-            role: Role::Operator,
-        })?;
-        tx.insert_session(&AdminSession {
-            token_hash: "h1".into(),
-            username: "ops".into(),
-            role: Role::Operator,
-            created_at: Timestamp(0),
-            expires_at: Timestamp(1_000_000),
-            callback_url: Some("https://client.example/events".into()),
-            peer: None,
-            events_after: Some(0),
-        })
-    })
-    .await;
+    subscribed_session(store, 0).await;
     let claim = |node: &'static str, now: i64| {
         write(store, move |tx| {
             tx.claim_delivery("h1", node, Timestamp(now), Timestamp(now + 30_000))
@@ -630,29 +612,15 @@ pub(crate) async fn one_node_at_a_time_holds_a_delivery_lease(store: &dyn Store)
 /// Pruning removes old events but never one a subscriber has not been sent, and the numbers go
 /// on from where they were.
 pub(crate) async fn pruning_keeps_what_a_subscriber_still_needs(store: &dyn Store) {
-    use crate::domain::AdminSession;
     write(store, |tx| {
         for at in 1..=6 {
             tx.append_event(&NewEvent::new(Timestamp(at), EventKind::ConfigChange))?;
         }
-        tx.upsert_admin(&Admin {
-            username: "ops".into(),
-            password_hash: "$pw".into(),
-            role: Role::Operator,
-        })?;
-        // A subscriber that has been sent events 1 and 2 only.
-        tx.insert_session(&AdminSession {
-            token_hash: "h1".into(),
-            username: "ops".into(),
-            role: Role::Operator,
-            created_at: Timestamp(0),
-            expires_at: Timestamp(1_000_000),
-            callback_url: Some("https://client.example/events".into()),
-            peer: None,
-            events_after: Some(2),
-        })
+        Ok(())
     })
     .await;
+    // A subscriber that has been sent events 1 and 2 only.
+    subscribed_session(store, 2).await;
     let seqs = |events: Vec<crate::domain::Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(write(store, |tx| tx.prune_events(Timestamp(5))).await, 2);
     assert_eq!(
@@ -670,4 +638,26 @@ pub(crate) async fn pruning_keeps_what_a_subscriber_still_needs(store: &dyn Stor
         seqs(store.events_after(0, 10).await.unwrap()),
         vec![5, 6, 7]
     );
+}
+
+/// Session `h1` of operator `ops`, subscribed to the events after `after`.
+async fn subscribed_session(store: &dyn Store, after: i64) {
+    write(store, move |tx| {
+        tx.upsert_admin(&Admin {
+            username: "ops".into(),
+            password_hash: "$pw".into(),
+            role: Role::Operator,
+        })?;
+        tx.insert_session(&crate::domain::AdminSession {
+            token_hash: "h1".into(),
+            username: "ops".into(),
+            role: Role::Operator,
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1_000_000),
+            callback_url: Some("https://client.example/events".into()),
+            peer: None,
+            events_after: Some(after),
+        })
+    })
+    .await;
 }

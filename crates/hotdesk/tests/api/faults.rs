@@ -139,14 +139,13 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
     );
     assert_eq!(health().await, 200);
 
-    let opened = client
-        .post(format!("{base}/nbi/login"))
-        .body(
-            "<loginRequest><username>admin</username><password>change-me</password></loginRequest>",
-        )
-        .send()
-        .await
-        .unwrap();
+    let admin_login = || {
+        client
+            .post(format!("{base}/nbi/login"))
+            .body("<loginRequest><username>admin</username><password>change-me</password></loginRequest>")
+            .send()
+    };
+    let opened = admin_login().await.unwrap();
     let cookie = opened.headers()["set-cookie"].to_str().unwrap()[..73].to_string();
 
     proxy.set_up(false);
@@ -161,17 +160,7 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
             .contains("<error code=\"6\">"),
     );
     assert_eq!(health().await, 503);
-    let admin = client
-        .post(format!("{base}/nbi/login"))
-        .body(
-            "<loginRequest><username>admin</username><password>change-me</password></loginRequest>",
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let admin = admin_login().await.unwrap().text().await.unwrap();
     assert!(admin.contains("<code>1</code>"), "{admin}");
     // A live session that cannot be checked: retry later (503), not "log in again" (401).
     let ping = client
