@@ -57,10 +57,18 @@ fn apply_all(
     Ok(Ok(total as u32))
 }
 
-/// The outcome of a dry run; carried on the rollback path so nothing of it is kept.
-enum DryRun {
-    Valid(u32),
-    Invalid(NbiError),
+/// The change set `id`'s edits applied in the caller's transaction: how many, or the first
+/// failure (1005 if `session`'s admin has no such set).
+fn apply_owned(
+    tx: &mut dyn Tx,
+    id: &str,
+    session: &AdminSession,
+    now: Timestamp,
+) -> StoreResult<Result<u32, NbiError>> {
+    let Some(set) = owned(tx, id, session)? else {
+        return Ok(Err(not_found(id)));
+    };
+    apply_all(tx, &set, session, now)
 }
 
 impl AdminService {
@@ -93,22 +101,15 @@ impl AdminService {
         let actor = session.clone();
         let now = self.clock.now();
         let outcome = run_tx(self.store.as_ref(), move |tx| {
-            let Some(set) = owned(tx, &id, &actor)? else {
-                return Ok(Err::<std::convert::Infallible, _>(DryRun::Invalid(
-                    not_found(&id),
-                )));
-            };
-            // Always the Err path: run_tx rolls back whatever the edits did.
-            Ok(Err(match apply_all(tx, &set, &actor, now)? {
-                Ok(n) => DryRun::Valid(n),
-                Err(e) => DryRun::Invalid(e),
-            }))
+            // Always the Err path, so run_tx rolls back whatever the edits did.
+            Ok(Err::<std::convert::Infallible, _>(apply_owned(
+                tx, &id, &actor, now,
+            )?))
         })
         .await?;
         match outcome {
-            Err(DryRun::Valid(n)) => Ok(n),
-            Err(DryRun::Invalid(e)) => Err(e),
             Ok(never) => match never {},
+            Err(result) => result,
         }
     }
 
@@ -123,10 +124,7 @@ impl AdminService {
         let actor = session.clone();
         let now = self.clock.now();
         let applied = run_tx(self.store.as_ref(), move |tx| {
-            let Some(set) = owned(tx, &id, &actor)? else {
-                return Ok(Err(not_found(&id)));
-            };
-            let result = apply_all(tx, &set, &actor, now)?;
+            let result = apply_owned(tx, &id, &actor, now)?;
             if result.is_ok() {
                 tx.remove_change_set(&id)?;
             }
