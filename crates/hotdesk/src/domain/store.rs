@@ -65,9 +65,11 @@ pub trait Tx {
     fn append_event(&mut self, event: &NewEvent) -> StoreResult<()>;
     /// The sequence number of the newest event, 0 when there is none.
     fn last_event_seq(&mut self) -> StoreResult<i64>;
-    /// Delete events from before `before`, except any that a subscribed session has not been
-    /// sent yet; returns how many. Numbers are never reused, so cursors stay valid.
-    fn prune_events(&mut self, before: Timestamp) -> StoreResult<u64>;
+    /// Delete the events from before `before` numbered at most `through`; returns how many.
+    /// Numbers are never reused, so cursors stay valid.
+    fn prune_events(&mut self, before: Timestamp, through: i64) -> StoreResult<u64>;
+    /// The lowest cursor of any subscribed session: events after it are still to be sent.
+    fn min_subscription_cursor(&mut self) -> StoreResult<Option<i64>>;
 
     // Directory edits: each returns `true` when it created the entity, `false` when it updated it.
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool>;

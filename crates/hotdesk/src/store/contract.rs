@@ -622,13 +622,23 @@ pub(crate) async fn pruning_keeps_what_a_subscriber_still_needs(store: &dyn Stor
     // A subscriber that has been sent events 1 and 2 only.
     subscribed_session(store, 2).await;
     let seqs = |events: Vec<crate::domain::Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
-    assert_eq!(write(store, |tx| tx.prune_events(Timestamp(5))).await, 2);
+    assert_eq!(
+        crate::domain::retention::prune_events_before(store, Timestamp(5))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         seqs(store.events_after(0, 10).await.unwrap()),
         vec![3, 4, 5, 6]
     );
     write(store, |tx| tx.set_subscription("h1", None)).await;
-    assert_eq!(write(store, |tx| tx.prune_events(Timestamp(5))).await, 2);
+    assert_eq!(
+        crate::domain::retention::prune_events_before(store, Timestamp(5))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(seqs(store.events_after(0, 10).await.unwrap()), vec![5, 6]);
     write(store, |tx| {
         tx.append_event(&NewEvent::new(Timestamp(7), EventKind::Login))

@@ -232,13 +232,18 @@ impl Tx for PgTx<'_, '_> {
             .get(0))
     }
 
-    fn prune_events(&mut self, before: Timestamp) -> StoreResult<u64> {
+    fn prune_events(&mut self, before: Timestamp, through: i64) -> StoreResult<u64> {
         Ok(self.tx.execute(
-            "DELETE FROM events WHERE at < $1 AND seq <= COALESCE(
-                 (SELECT MIN(events_after) FROM admin_sessions WHERE events_after IS NOT NULL),
-                 (SELECT MAX(seq) FROM events))",
-            &[&before.0],
+            "DELETE FROM events WHERE at < $1 AND seq <= $2",
+            &[&before.0, &through],
         )?)
+    }
+
+    fn min_subscription_cursor(&mut self) -> StoreResult<Option<i64>> {
+        Ok(self
+            .tx
+            .query_one("SELECT MIN(events_after) FROM admin_sessions", &[])?
+            .get(0))
     }
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {

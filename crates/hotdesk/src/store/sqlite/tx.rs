@@ -129,13 +129,18 @@ impl Tx for SqlTx<'_> {
         Ok(st.query_row([], |r| r.get(0))?)
     }
 
-    fn prune_events(&mut self, before: Timestamp) -> StoreResult<u64> {
-        let mut st = self.conn.prepare_cached(
-            "DELETE FROM events WHERE at < ?1 AND seq <= COALESCE(
-                 (SELECT MIN(events_after) FROM admin_sessions WHERE events_after IS NOT NULL),
-                 (SELECT MAX(seq) FROM events))",
-        )?;
-        Ok(st.execute([before.0])? as u64)
+    fn prune_events(&mut self, before: Timestamp, through: i64) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE at < ?1 AND seq <= ?2")?;
+        Ok(st.execute(params![before.0, through])? as u64)
+    }
+
+    fn min_subscription_cursor(&mut self) -> StoreResult<Option<i64>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT MIN(events_after) FROM admin_sessions")?;
+        Ok(st.query_row([], |r| r.get(0))?)
     }
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
