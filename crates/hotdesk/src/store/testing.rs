@@ -1,5 +1,5 @@
 //! Databases for tests: a private PostgreSQL schema per test, on the server that
-//! `HOTDESK_TEST_POSTGRES` names (`.ci/run` sets it). Not used by the service itself.
+//! `HOTDESK_TEST_POSTGRES` names (`scripts/test` sets it to the local server). Not used by the service itself.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
