@@ -5,6 +5,9 @@
 //! deviceProfileQuery, checkUser). This crate turns such a document into typed values
 //! ([`parse`]) and typed outcomes back into the exact bytes Cisco's clients expect ([`render`]).
 //!
+//! [`phone`] holds the other wire of Extension Mobility, Cisco IP Phone XML: the forms, menus
+//! and messages the phone service answers a phone with.
+//!
 //! It is pure: no I/O, no clock, no async. That keeps it fuzzable and usable by clients too.
 //!
 //! ```
@@ -21,6 +24,7 @@ pub mod dtd;
 mod encoding;
 pub mod nbi;
 mod parse;
+pub mod phone;
 mod render;
 mod tree;
 

@@ -93,6 +93,23 @@ struct AdminAdd {
     role: String,
     #[command(flatten)]
     db: Database,
+    #[command(flatten)]
+    key: SecretKey,
+}
+
+#[derive(Args)]
+struct SecretKey {
+    /// The file of the key PINs are hashed under (64 hex digits), created with mode 0600 if
+    /// missing. Default: secret.key beside the SQLite file, or hotdesk-data/secret.key for
+    /// PostgreSQL. Every node of a database needs the same file.
+    #[arg(long, env = "HOTDESK_SECRET_KEY_FILE")]
+    secret_key_file: Option<std::path::PathBuf>,
+}
+
+impl SecretKey {
+    fn load(&self, database: &str) -> anyhow::Result<crate::domain::pin::PinKey> {
+        crate::keyfile::resolve(self.secret_key_file.as_deref(), database)
+    }
 }
 
 #[derive(Args)]
@@ -142,6 +159,13 @@ struct Serve {
     /// CA), besides the system's roots.
     #[arg(long, env = "HOTDESK_CALLBACK_CA")]
     callback_ca: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    key: SecretKey,
+    /// The base of the URLs the phone service sends phones (`https://em.example.com:8443`),
+    /// when phones reach this node under another name than the one they ask for. Default:
+    /// the request's Host.
+    #[arg(long, env = "HOTDESK_PUBLIC_URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -150,6 +174,8 @@ struct Import {
     file: std::path::PathBuf,
     #[command(flatten)]
     db: Database,
+    #[command(flatten)]
+    key: SecretKey,
 }
 
 pub fn main() -> ExitCode {
@@ -223,6 +249,7 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         Some(ms) => Arc::new(SystemClock::starting_at(Timestamp(ms))),
         None => Arc::new(SystemClock::new()),
     };
+    let pin_key = args.key.load(&args.db.database)?;
     let store = store::open_with(
         &args.db.database,
         store::StoreOptions {
@@ -233,7 +260,8 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
     if args.demo {
         if store.counts().await?.is_empty() {
             let dir = directory::parse("demo", directory::DEMO)?;
-            let report = directory::import(&store, clock.as_ref(), "demo", dir, "demo").await?;
+            let report =
+                directory::import(&store, clock.as_ref(), &pin_key, "demo", dir, "demo").await?;
             println!("demo directory loaded: {report}");
             println!(
                 "  app appid (certificate apppasswd, proxy rights); users john, em@cisco.com, em, one (PIN 12345);"
@@ -262,6 +290,8 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         tls,
         callback_ca: args.callback_ca.as_deref().map(read).transpose()?,
         trusted_proxies: args.trusted_proxies,
+        pin_key,
+        public_url: args.public_url,
     };
     let app = Application::build(store, clock, &args.listen, options).await?;
     let addr = app.local_addr();
@@ -275,8 +305,10 @@ async fn import(args: Import) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let dir = directory::parse(&name, &text)?;
+    let pin_key = args.key.load(&args.db.database)?;
     let store = open_for_command(&args.db.database).await?;
-    let report = directory::import(&store, &SystemClock::new(), &name, dir, "import").await?;
+    let report =
+        directory::import(&store, &SystemClock::new(), &pin_key, &name, dir, "import").await?;
     println!("imported {name}: {report}");
     Ok(())
 }
@@ -297,6 +329,7 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         "no password: set HOTDESK_ADMIN_PASSWORD or give it on stdin"
     );
     let role = Role::parse(&args.role).context("unknown role")?;
+    let pin_key = args.key.load(&args.db.database)?;
     let store = open_for_command(&args.db.database).await?;
     // The same upsert as an import of one `[[admins]]` entry, with its configChange event.
     let file = directory::DirectoryFile {
@@ -307,7 +340,15 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         }],
         ..directory::DirectoryFile::default()
     };
-    let report = directory::import(&store, &SystemClock::new(), "admin add", file, "cli").await?;
+    let report = directory::import(
+        &store,
+        &SystemClock::new(),
+        &pin_key,
+        "admin add",
+        file,
+        "cli",
+    )
+    .await?;
     let created = report.admins.0 == 1;
     println!(
         "{} admin account {} with role {}",
@@ -316,6 +357,27 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         role.as_str()
     );
     Ok(())
+}
+
+/// An absolute http(s) URL with no query or fragment, without its trailing `/`.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("`{text}` does not start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty()
+        || text.len() > 128
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || "?#\"<>@".contains(c))
+    {
+        return Err(format!(
+            "`{text}` is not a base URL such as https://em.example.com:8443 (at most 128 characters, no query)"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// An address (`10.0.0.2`, a network of one) or a network (`10.0.1.0/24`).

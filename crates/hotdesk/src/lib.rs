@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod domain;
 pub mod http;
+pub mod keyfile;
 pub mod store;

@@ -3,8 +3,8 @@
 //!
 //! Import is an upsert by ID or name in one transaction with one `configChange` event: run it
 //! twice and the second run changes nothing that matters. A secret the file leaves out keeps
-//! its stored value, and a value that already is an argon2 hash is stored as is (so an export
-//! can be imported without anybody knowing the secrets).
+//! its stored value, and a value that already is a hash is stored as is (so an export can be
+//! imported without anybody knowing the secrets; a PIN hash only under the same secret key).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
 use super::model::*;
+use super::pin::PinKey;
 use super::run_tx;
 use super::secrets;
-use super::store::{Store, StoreError, Tx};
+use super::store::{Store, StoreError, StoreResult, Tx};
 
 /// The built-in directory of `serve --demo`: every entity the seed examples name.
 pub const DEMO: &str = include_str!("demo.toml");
@@ -78,6 +79,9 @@ pub struct UserEntry {
     pub profiles: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_login_minutes: Option<u32>,
+    /// The primary extension, for a phone login by extension; `""` clears it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -123,6 +127,8 @@ pub enum DirectoryError {
     /// The file parses but does not make sense (unknown profile, duplicate ID, bad policy).
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
+    #[error(transparent)]
+    PinKey(#[from] super::pin::PinKeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -186,6 +192,32 @@ fn bump(counter: &mut (u32, u32), created: bool) {
     } else {
         counter.1 += 1
     }
+}
+
+/// An extension as a phone's telephone-number field can type it: digits, `*`, `#` and a
+/// leading `+`, at most 32; empty clears it.
+pub(crate) fn check_extension(ext: &str) -> Result<(), String> {
+    let ok = ext.len() <= 32
+        && ext
+            .char_indices()
+            .all(|(i, c)| c.is_ascii_digit() || c == '*' || c == '#' || (c == '+' && i == 0));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{ext}` is not a number a phone can dial (digits, *, # and a leading +, at most 32)"
+        ))
+    }
+}
+
+/// Store a user that was `old`. A new PIN ends the lockout of the old one: whoever set it
+/// (an administrator, an import) knows the user has it.
+pub(crate) fn put_user(tx: &mut dyn Tx, user: &User, old: Option<&User>) -> StoreResult<bool> {
+    let created = tx.upsert_user(user)?;
+    if old.is_some_and(|o| o.pin_hash != user.pin_hash) {
+        tx.put_pin_guard(&Key::of(&user.id), None)?;
+    }
+    Ok(created)
 }
 
 /// A secret from the file, made storable: hashed, unless it already is a hash.
@@ -278,6 +310,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
                     name: u.name,
                     profiles: Some(u.profiles),
                     max_login_minutes: u.max_login_minutes,
+                    extension: u.extension,
                 });
             }
         }
@@ -319,10 +352,12 @@ pub fn to_toml(dir: &DirectoryFile) -> String {
     toml::to_string(dir).unwrap_or_default()
 }
 
-/// Load a parsed directory into the store.
+/// Load a parsed directory into the store. PINs are hashed under `pin_key`, which must be the
+/// key the database's PINs are hashed under (it becomes that key on a new database).
 pub async fn import(
     store: &Arc<dyn Store>,
     clock: &dyn Clock,
+    pin_key: &PinKey,
     file: &str,
     dir: DirectoryFile,
     actor: &str,
@@ -351,6 +386,27 @@ pub async fn import(
     {
         return Err(invalid(format!("policy: {problem}")));
     }
+    // PINs first, and with the key: a PIN that cannot be typed at a phone, or a hash that
+    // cannot match under this key, is a mistake in the file, reported before anything is
+    // written. An HMAC costs a microsecond, so this is no slower than a file without PINs.
+    let mut pins = Vec::with_capacity(dir.users.len());
+    for u in &dir.users {
+        let pin = match &u.pin {
+            Some(p) => Some(
+                pin_key
+                    .storable(&Key::of(&u.id), p)
+                    .map_err(|e| invalid(format!("user `{}`: pin: {e}", u.id)))?,
+            ),
+            None => None,
+        };
+        if let Some(ext) = &u.extension
+            && let Err(e) = check_extension(ext)
+        {
+            return Err(invalid(format!("user `{}`: extension: {e}", u.id)));
+        }
+        pins.push(pin);
+    }
+    super::pin::bind_key(store.as_ref(), pin_key).await?;
 
     // argon2 is slow on purpose; hash on a blocking thread, all at once.
     let prepared = tokio::task::spawn_blocking(move || Prepared {
@@ -370,8 +426,8 @@ pub async fn import(
         users: dir
             .users
             .into_iter()
-            .map(|u| {
-                let pin = u.pin.as_deref().map(storable);
+            .zip(pins)
+            .map(|(u, pin)| {
                 let password = u.password.as_deref().map(storable);
                 (u, pin, password)
             })
@@ -481,10 +537,15 @@ fn apply(
             max_login_minutes: entry
                 .max_login_minutes
                 .or(old.as_ref().and_then(|o| o.max_login_minutes)),
+            extension: match entry.extension {
+                Some(e) if e.is_empty() => None,
+                Some(e) => Some(e),
+                None => old.as_ref().and_then(|o| o.extension.clone()),
+            },
             profiles,
             id: entry.id,
         };
-        bump(&mut report.users, tx.upsert_user(&user)?);
+        bump(&mut report.users, put_user(tx, &user, old.as_ref())?);
     }
     for (username, password, role) in p.admins {
         let old = tx.admin(&Key::of(&username))?;

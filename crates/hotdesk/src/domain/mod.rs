@@ -9,6 +9,8 @@ pub mod directory;
 mod em;
 pub mod error;
 pub mod model;
+pub mod phone;
+pub mod pin;
 pub mod retention;
 pub mod scheduler;
 pub mod secrets;

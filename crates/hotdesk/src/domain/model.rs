@@ -47,6 +47,9 @@ pub struct User {
     /// Associated device profiles, in order; the first is the default.
     pub profiles: Vec<String>,
     pub max_login_minutes: Option<u32>,
+    /// The primary extension (directory number), for a phone login by extension
+    /// (`loginType=DN`). Several users may share one; a login by it is then code 216.
+    pub extension: Option<String>,
 }
 
 /// The configuration a phone takes on while its user is logged in.
@@ -148,7 +151,14 @@ pub struct Policy {
     /// Addresses (`10.0.0.5`) or networks (`10.1.0.0/16`) trusted when `validate_ip` is on.
     pub trusted_ips: Vec<String>,
     pub allow_proxy: bool,
+    /// Digits a PIN chosen at the phone must have at least (1 to [`MAX_PIN_DIGITS`]).
+    pub min_pin_length: u32,
+    /// Whether phones may log in through the phone service; off, every phone screen says so.
+    pub phone_service: bool,
 }
+
+/// The most digits a PIN may have.
+pub const MAX_PIN_DIGITS: usize = 16;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -161,6 +171,8 @@ impl Default for Policy {
             validate_ip: false,
             trusted_ips: Vec::new(),
             allow_proxy: true,
+            min_pin_length: 4,
+            phone_service: true,
         }
     }
 }
@@ -184,6 +196,30 @@ impl Login {
     }
 }
 
+/// Wrong PINs of one user, counted where every node sees them (DESIGN: a guesser must not
+/// get five tries per node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinGuard {
+    /// Wrong PINs since `window_start`.
+    pub failures: u32,
+    /// The first wrong PIN of the window.
+    pub window_start: Timestamp,
+    /// Every PIN of the user is refused until then.
+    pub locked_until: Option<Timestamp>,
+}
+
+/// A profile menu shown to a phone, waiting for the person to pick (see `domain::phone`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMenu {
+    /// Hex SHA-256 of the token in the menu's URLs: the token itself is never stored.
+    pub token_hash: String,
+    pub device: String,
+    pub user: String,
+    /// The profiles offered, in menu order.
+    pub profiles: Vec<String>,
+    pub expires_at: Timestamp,
+}
+
 /// A device with what EM knows about it right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceState {
@@ -203,6 +239,8 @@ pub enum EventKind {
     ConfigChange,
     /// An admin API session began or ended (who, from where).
     AdminSession,
+    /// A user's PIN was refused too often and is locked for a while.
+    PinLockout,
 }
 
 impl EventKind {
@@ -214,6 +252,7 @@ impl EventKind {
             EventKind::LogoutAll => "logoutAll",
             EventKind::ConfigChange => "configChange",
             EventKind::AdminSession => "adminSession",
+            EventKind::PinLockout => "pinLockout",
         }
     }
 
@@ -225,6 +264,7 @@ impl EventKind {
             EventKind::LogoutAll,
             EventKind::ConfigChange,
             EventKind::AdminSession,
+            EventKind::PinLockout,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -345,6 +385,12 @@ impl Policy {
     /// Problems a human must fix before this policy is used.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if !(1..=MAX_PIN_DIGITS as u32).contains(&self.min_pin_length) {
+            problems.push(format!(
+                "min_pin_length: {} is not between 1 and {MAX_PIN_DIGITS}",
+                self.min_pin_length
+            ));
+        }
         for t in &self.trusted_ips {
             let t = t.trim();
             let looks_numeric =

@@ -1,4 +1,5 @@
-//! Secrets: PINs, passwords and app certificates are stored as argon2id hashes, never in clear.
+//! Secrets: passwords and app certificates are stored as argon2id hashes, never in clear (PINs
+//! have a scheme of their own: `domain::pin`); bearer tokens as their SHA-256.
 //!
 //! argon2 is slow on purpose (tens of milliseconds), which is right for a login form and wrong
 //! for an API that a kiosk calls thousands of times a minute. [`VerifiedCache`] remembers
@@ -17,6 +18,36 @@ use super::clock::Timestamp;
 use super::model::Key;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// 256 random bits, hex: a bearer token (the admin API's `asCookie`, a phone menu's token).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    hex(&bytes)
+}
+
+/// What the store keeps of a bearer token: its SHA-256, hex. A token is random and long, so
+/// a fast hash is enough; a stolen table holds nothing to present.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of a hex string, if it is one.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
 
 /// Hash a secret for storage (argon2id, PHC string).
 pub fn hash(secret: &str) -> String {
@@ -194,6 +225,15 @@ impl FailureThrottle {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn hex_round_trips() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+        assert_eq!(unhex("000fff"), Some(vec![0, 15, 255]));
+        assert_eq!(unhex("0"), None);
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("é1"), None);
+    }
 
     #[test]
     fn hash_verifies_and_is_recognised() {

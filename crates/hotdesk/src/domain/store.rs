@@ -142,6 +142,22 @@ pub trait Tx {
     /// Append an edit; returns how many the set holds now.
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32>;
     fn remove_change_set(&mut self, id: &str) -> StoreResult<bool>;
+
+    // The phone service.
+    /// A user's wrong-PIN count and lockout, if any.
+    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>>;
+    /// Store a user's guard, or (`None`) forget it.
+    fn put_pin_guard(&mut self, user: &Key, guard: Option<&PinGuard>) -> StoreResult<()>;
+    /// Replace a user's PIN hash; `false` if there is no such user.
+    fn set_pin_hash(&mut self, user: &Key, hash: &str) -> StoreResult<bool>;
+    fn insert_phone_menu(&mut self, menu: &PhoneMenu) -> StoreResult<()>;
+    /// Delete the menu with this token hash and return it: a menu is used once.
+    fn take_phone_menu(&mut self, token_hash: &str) -> StoreResult<Option<PhoneMenu>>;
+    /// Delete the menus that expired at or before `now`; returns how many.
+    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64>;
+    /// Record `key_id` as the id of the key PINs are hashed under, unless one is recorded
+    /// already; returns the recorded one.
+    fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String>;
 }
 
 /// The reads a read job may use, all in one consistent snapshot.
@@ -177,6 +193,9 @@ pub trait Reader {
         offset: u64,
         limit: u32,
     ) -> StoreResult<(u64, Vec<Key>)>;
+    /// Up to `limit` users whose primary extension is `extension`, by key.
+    fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>>;
+    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>>;
 }
 
 /// A read job. See [`run_read`] for the typed way to build one.

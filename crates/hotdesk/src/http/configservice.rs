@@ -350,6 +350,9 @@ fn object_element(object: &Object) -> Element {
             if let Some(m) = u.max_login_minutes {
                 e = e.field("maxLoginMinutes", m.to_string());
             }
+            if let Some(x) = &u.extension {
+                e = e.field("extension", x.as_str());
+            }
             e
         }
         Object::DeviceProfile(p) => {
@@ -533,4 +536,6 @@ fn policy_element(p: &Policy) -> Element {
         .field("validateIp", p.validate_ip.to_string())
         .child(ips)
         .field("allowProxy", p.allow_proxy.to_string())
+        .field("minPinLength", p.min_pin_length.to_string())
+        .field("phoneService", p.phone_service.to_string())
 }

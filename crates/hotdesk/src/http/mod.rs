@@ -5,6 +5,7 @@ mod configservice;
 mod em;
 mod nbi;
 mod ops;
+mod phone;
 pub mod tls;
 
 use std::future::Future;
@@ -21,6 +22,8 @@ use tower::Layer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::domain::admin::{AdminService, AdminSettings, notify};
+use crate::domain::phone::PhoneService;
+use crate::domain::pin::{self, PinKey};
 use crate::domain::{Clock, EmService, Store, scheduler};
 
 /// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
@@ -36,6 +39,11 @@ pub(crate) struct AppState {
     pub store: Arc<dyn Store>,
     pub em: Arc<EmService>,
     pub admin: Arc<AdminService>,
+    pub phone: Arc<PhoneService>,
+    /// `serve --public-url`: the base of the URLs phones are sent.
+    pub public_url: Option<Arc<str>>,
+    /// The address this server listens on (the last resort for those URLs).
+    pub local: SocketAddr,
     /// Served over TLS: the `asCookie` gets the `Secure` attribute.
     pub tls: bool,
     /// Load balancers whose `X-Forwarded-For` names the real client.
@@ -84,6 +92,13 @@ pub struct ServerOptions {
     /// Load balancers in front of this node (`serve --trusted-proxies`): requests from them are
     /// taken to come from the address their `X-Forwarded-For` names.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key PINs are hashed under (`serve --secret-key-file`); every node of a database
+    /// must have the same. The default, a random key, suits only tests.
+    pub pin_key: PinKey,
+    /// The base of the URLs sent to phones (`serve --public-url`, e.g.
+    /// `https://em.example.com:8443`), when phones reach this node under another name than
+    /// the one they asked for (a load balancer that rewrites `Host`).
+    pub public_url: Option<String>,
 }
 
 impl From<AdminSettings> for ServerOptions {
@@ -123,6 +138,7 @@ impl Application {
         let callbacks = Arc::new(callbacks::HttpsCallbacks::new(
             options.callback_ca.as_deref(),
         )?);
+        pin::bind_key(store.as_ref(), &options.pin_key).await?;
         let ended = scheduler::expire_now(store.as_ref(), clock.as_ref()).await?;
         if !ended.is_empty() {
             tracing::info!(
@@ -140,6 +156,13 @@ impl Application {
             store.clone(),
             clock.clone(),
             options.admin,
+            options.pin_key.clone(),
+        ));
+        let phone = Arc::new(PhoneService::new(
+            store.clone(),
+            clock.clone(),
+            em.clone(),
+            options.pin_key.clone(),
         ));
         // Logins made by other nodes of a shared database wake this node's scheduler too.
         let forwarder = store.login_changes().map(|changes| {
@@ -159,15 +182,23 @@ impl Application {
         ));
         let notifier_stop = Arc::new(Notify::new());
         let notifier = tokio::spawn(notify::run(admin.clone(), callbacks, notifier_stop.clone()));
+        let local = listener.local_addr()?;
         let state = AppState {
             store,
             em,
             admin,
+            phone,
+            public_url: options
+                .public_url
+                .as_deref()
+                .map(|u| Arc::from(u.trim_end_matches('/'))),
+            local,
             tls: tls.is_some(),
             proxies: Arc::new(options.trusted_proxies.clone()),
         };
         let router = Router::new()
             .merge(em::routes())
+            .merge(phone::routes())
             .merge(nbi::routes())
             .merge(configservice::routes())
             .merge(ops::routes())

@@ -4,8 +4,8 @@
 
 use crate::domain::{
     Admin, AppUser, ChangeSet, Device, DeviceProfile, DirectoryCounts, EntityKind, EventKind, Key,
-    Login, MultipleLogin, NewEvent, Policy, Role, Store, StoreResult, Timestamp, Tx, User,
-    run_read, run_tx,
+    Login, MultipleLogin, NewEvent, PhoneMenu, PinGuard, Policy, Role, Store, StoreResult,
+    Timestamp, Tx, User, run_read, run_tx,
 };
 
 /// Generate one `#[tokio::test]` per contract test, each on a store made by `$make` (an async
@@ -25,6 +25,10 @@ macro_rules! contract_tests {
             one_node_at_a_time_holds_a_delivery_lease,
             pruning_keeps_what_a_subscriber_still_needs,
             concurrent_transactions_all_answer_and_land,
+            users_are_found_by_extension,
+            pin_guards_and_hashes_are_kept_per_user,
+            a_phone_menu_is_taken_once,
+            the_first_pin_key_recorded_stays,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -83,6 +87,7 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
         name: Some("John Doe".into()),
         profiles: vec!["UserDevProf".into(), "DPJOHNIPC".into()],
         max_login_minutes: Some(480),
+        extension: Some("1001".into()),
     };
     let profile = DeviceProfile {
         name: "UserDevProf".into(),
@@ -103,6 +108,8 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
         validate_ip: true,
         trusted_ips: vec!["10.0.0.5".into(), "10.1.0.0/16".into()],
         allow_proxy: false,
+        min_pin_length: 6,
+        phone_service: false,
     };
 
     let created = write(store, {
@@ -563,6 +570,137 @@ pub(crate) async fn change_sets_keep_their_edits_in_order_until_removed(store: &
     })
     .await;
     assert!(removed && gone.is_none());
+}
+
+fn user_with(id: &str, extension: Option<&str>) -> User {
+    User {
+        id: id.into(),
+        extension: extension.map(str::to_string),
+        ..User::default()
+    }
+}
+
+pub(crate) async fn users_are_found_by_extension(store: &dyn Store) {
+    write(store, |tx| {
+        tx.upsert_user(&user_with("Zoe", Some("2001")))?;
+        tx.upsert_user(&user_with("amy", Some("2001")))?;
+        tx.upsert_user(&user_with("bob", Some("2002")))?;
+        tx.upsert_user(&user_with("cy", None))?;
+        Ok(())
+    })
+    .await;
+    let found = |ext: &'static str, limit: u32| async move {
+        run_read(store, move |r| r.users_with_extension(ext, limit))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("2001", 5).await, vec!["amy", "Zoe"], "by key");
+    assert_eq!(found("2001", 1).await, vec!["amy"]);
+    assert_eq!(found("2002", 2).await, vec!["bob"]);
+    assert!(found("20", 2).await.is_empty(), "whole extensions only");
+    assert!(found("", 2).await.is_empty());
+}
+
+pub(crate) async fn pin_guards_and_hashes_are_kept_per_user(store: &dyn Store) {
+    let guard = PinGuard {
+        failures: 5,
+        window_start: Timestamp(10),
+        locked_until: Some(Timestamp(900_010)),
+    };
+    let (set, missing) = write(store, move |tx| {
+        tx.upsert_user(&user_with("Anna", None))?;
+        tx.put_pin_guard(&Key::of("anna"), Some(&guard))?;
+        Ok((
+            tx.set_pin_hash(&Key::of("ANNA"), "$hmac-sha256$k=1$ab")?,
+            tx.set_pin_hash(&Key::of("nobody"), "x")?,
+        ))
+    })
+    .await;
+    assert!(set && !missing);
+    let read = run_read(store, |r| r.pin_guard(&Key::of("anna")))
+        .await
+        .unwrap();
+    assert_eq!(read, Some(guard));
+    assert_eq!(
+        store
+            .user(&Key::of("anna"))
+            .await
+            .unwrap()
+            .unwrap()
+            .pin_hash,
+        Some("$hmac-sha256$k=1$ab".into())
+    );
+    // Updated in place, then forgotten; a deleted user takes its guard along.
+    let later = PinGuard {
+        failures: 1,
+        window_start: Timestamp(20),
+        locked_until: None,
+    };
+    let in_tx = write(store, move |tx| {
+        tx.put_pin_guard(&Key::of("anna"), Some(&later))?;
+        tx.pin_guard(&Key::of("anna"))
+    })
+    .await;
+    assert_eq!(in_tx, Some(later));
+    write(store, |tx| tx.put_pin_guard(&Key::of("anna"), None)).await;
+    assert_eq!(
+        run_read(store, |r| r.pin_guard(&Key::of("anna")))
+            .await
+            .unwrap(),
+        None
+    );
+    write(store, move |tx| {
+        tx.put_pin_guard(&Key::of("anna"), Some(&guard))?;
+        tx.delete(EntityKind::User, &Key::of("anna"))
+    })
+    .await;
+    assert_eq!(
+        run_read(store, |r| r.pin_guard(&Key::of("anna")))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub(crate) async fn a_phone_menu_is_taken_once(store: &dyn Store) {
+    let menu = |hash: &str, expires: i64| PhoneMenu {
+        token_hash: hash.into(),
+        device: "SEP1".into(),
+        user: "john".into(),
+        profiles: vec!["A".into(), "B \"quoted\"".into()],
+        expires_at: Timestamp(expires),
+    };
+    let (m1, m2) = (menu("h1", 100), menu("h2", 200));
+    write(store, move |tx| {
+        tx.insert_phone_menu(&m1)?;
+        tx.insert_phone_menu(&m2)
+    })
+    .await;
+    let (first, second) = write(store, |tx| {
+        Ok((tx.take_phone_menu("h1")?, tx.take_phone_menu("h1")?))
+    })
+    .await;
+    assert_eq!(first, Some(menu("h1", 100)));
+    assert_eq!(second, None);
+    let (removed, left) = write(store, |tx| {
+        Ok((
+            tx.remove_expired_phone_menus(Timestamp(200))?,
+            tx.take_phone_menu("h2")?,
+        ))
+    })
+    .await;
+    assert_eq!((removed, left), (1, None), "due at its instant");
+}
+
+pub(crate) async fn the_first_pin_key_recorded_stays(store: &dyn Store) {
+    let ids = write(store, |tx| {
+        Ok((tx.claim_pin_key_id("key-a")?, tx.claim_pin_key_id("key-b")?))
+    })
+    .await;
+    assert_eq!(ids, ("key-a".to_string(), "key-a".to_string()));
 }
 
 /// The event-delivery lease: one holder at a time, renewable by it, free once it lapses.

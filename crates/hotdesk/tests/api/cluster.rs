@@ -2,6 +2,7 @@
 //! logins through all of them, auto-logouts that happen once, sessions valid everywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -37,12 +38,16 @@ fn device_name(n: usize) -> String {
     format!("SEPD{n:02}")
 }
 
-/// Start `count` nodes at once; each is up when it has run its start-up auto-logout pass.
-fn start_nodes(url: &str, count: usize, clock_start: Timestamp) -> Vec<Server> {
+/// Start `count` nodes at once, all with the secret key file `key`; each is up when it has
+/// run its start-up auto-logout pass.
+fn start_nodes(url: &str, key: &Path, count: usize, clock_start: Timestamp) -> Vec<Server> {
     let handles: Vec<_> = (0..count)
         .map(|_| {
             let url = url.to_string();
-            std::thread::spawn(move || start_with(&url, clock_start.0, &[]))
+            let key = key.display().to_string();
+            std::thread::spawn(move || {
+                start_with(&url, clock_start.0, &["--secret-key-file", &key])
+            })
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -69,10 +74,13 @@ async fn three_nodes_over_one_database_agree_on_everything() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("directory.toml");
     std::fs::write(&file, directory()).unwrap();
+    let key = dir.path().join("secret.key");
     let out = Command::new(BIN)
         .arg("import")
         .arg(&file)
         .args(["--database", &schema.url])
+        .arg("--secret-key-file")
+        .arg(&key)
         .output()
         .unwrap();
     assert!(
@@ -80,7 +88,7 @@ async fn three_nodes_over_one_database_agree_on_everything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let nodes = start_nodes(&schema.url, 3, T0);
+    let nodes = start_nodes(&schema.url, &key, 3, T0);
 
     // Every user tries two devices at once, through two different nodes: one hour each.
     let timed = "<exclusiveDuration><time>60</time></exclusiveDuration>";
@@ -145,7 +153,7 @@ async fn three_nodes_over_one_database_agree_on_everything() {
         node.terminate();
     }
     let later = T0.plus(Duration::from_secs(2 * 3600));
-    let nodes = start_nodes(&schema.url, 3, later);
+    let nodes = start_nodes(&schema.url, &key, 3, later);
     let store = hotdesk::store::open(&schema.url).await.unwrap();
     let events = store.events_after(0, 10_000).await.unwrap();
     let ended: Vec<String> = events

@@ -85,10 +85,11 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
     let url = schema.url.replacen(&target, &proxy.addr.to_string(), 1);
     // Load the directory directly, then serve through the proxy with a short deadline.
     let clock = ManualClock::new(T0);
+    let options = ServerOptions::default();
     {
         let setup = store::open(&schema.url).await.unwrap();
         let demo = directory::parse("demo", directory::DEMO).unwrap();
-        directory::import(&setup, &clock, "demo", demo, "test")
+        directory::import(&setup, &clock, &options.pin_key, "demo", demo, "test")
             .await
             .unwrap();
     }
@@ -104,7 +105,7 @@ async fn while_the_database_is_unreachable_em_answers_6_and_recovers_without_a_r
         store,
         Arc::new(clock.clone()) as Arc<dyn Clock>,
         "127.0.0.1:0",
-        ServerOptions::default(),
+        options,
     )
     .await
     .unwrap();

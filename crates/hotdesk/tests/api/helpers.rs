@@ -41,7 +41,7 @@ pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> Test
     let clock = ManualClock::new(T0);
     for (name, text) in [("demo", directory::DEMO), ("extra", extra)] {
         let parsed = directory::parse(name, text).unwrap();
-        directory::import(&store, &clock, name, parsed, "test")
+        directory::import(&store, &clock, &options.pin_key, name, parsed, "test")
             .await
             .unwrap();
     }
@@ -169,9 +169,16 @@ impl TestApp {
     /// Apply a directory fragment (policy changes, more users) while the server runs.
     pub async fn import(&self, toml_text: &str) {
         let parsed = directory::parse("test", toml_text).unwrap();
-        directory::import(&self.store, &self.clock, "test", parsed, "test")
-            .await
-            .unwrap();
+        directory::import(
+            &self.store,
+            &self.clock,
+            &self.options.pin_key,
+            "test",
+            parsed,
+            "test",
+        )
+        .await
+        .unwrap();
     }
 }
 

@@ -371,8 +371,14 @@ async fn export_and_import_move_an_installation_between_backends() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("a.db").display());
     let back = format!("sqlite://{}", dir.path().join("b.db").display());
+    // PIN hashes move with the installation only under the same secret key.
+    let key = dir.path().join("secret.key");
     let run = |args: &[&str]| {
-        let out = Command::new(BIN).args(args).output().unwrap();
+        let out = Command::new(BIN)
+            .args(args)
+            .env("HOTDESK_SECRET_KEY_FILE", &key)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -418,7 +424,11 @@ async fn export_and_import_move_an_installation_between_backends() {
     assert_eq!(run(&["export", "--database", &back]), exported);
 
     // The moved installation works: the app's certificate and the admin's password.
-    let server = start_with(&schema.url, T0.0, &[]);
+    let server = start_with(
+        &schema.url,
+        T0.0,
+        &["--secret-key-file", key.to_str().unwrap()],
+    );
     assert_eq!(
         server.em(&login_xml("SEP003094C25B15", "john", "")).await,
         success()

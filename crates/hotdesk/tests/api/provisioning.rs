@@ -45,10 +45,18 @@ async fn a_user_profile_and_device_added_through_the_api_can_log_in_at_once() {
         "{}",
         profile.body
     );
-    // The stored PIN is a hash, and it works for the user's own EM login.
+    // The stored PIN is a hash under the server's secret key, never the PIN.
     let stored = app.store.user(&hotdesk::domain::Key::of("anna")).await;
     let pin = stored.unwrap().unwrap().pin_hash.unwrap();
-    assert!(pin.starts_with("$argon2id$"), "{pin}");
+    let key = &app.options.pin_key;
+    assert!(
+        pin.starts_with(&format!("$hmac-sha256$k={}$", key.id())),
+        "{pin}"
+    );
+    assert_eq!(
+        key.check(&hotdesk::domain::Key::of("anna"), "4321", &pin),
+        hotdesk::domain::pin::PinCheck::Right
+    );
 
     // Each edit left a configChange event naming who, what and from where.
     let changes: Vec<(String, String)> = app

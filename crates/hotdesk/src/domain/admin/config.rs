@@ -202,6 +202,8 @@ const POLICY_FIELDS: &[&str] = &[
     "validateIp",
     "trustedIps",
     "allowProxy",
+    "minPinLength",
+    "phoneService",
 ];
 
 /// Set the fields of `p` that `fields` names.
@@ -241,6 +243,12 @@ fn apply_policy_fields(fields: &Fields, p: &mut Policy) -> Result<(), NbiError> 
     }
     if let Some(b) = flag(fields, "allowProxy")? {
         p.allow_proxy = b;
+    }
+    if let Some(n) = count("minPinLength")? {
+        p.min_pin_length = n;
+    }
+    if let Some(b) = flag(fields, "phoneService")? {
+        p.phone_service = b;
     }
     match p.problems().into_iter().next() {
         Some(problem) => Err(invalid(problem)),

@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use super::AdminService;
 use super::config::{Privilege, require};
 use crate::domain::clock::Timestamp;
-use crate::domain::directory::storable;
+use crate::domain::directory::{check_extension, put_user, storable};
 use crate::domain::em::{end_login, expire_due};
 use crate::domain::model::*;
+use crate::domain::pin::PinKey;
 use crate::domain::store::run_read;
 use crate::domain::{Reader, StoreResult, Tx, run_tx};
 
@@ -104,6 +105,7 @@ fn known_fields(kind: EntityKind) -> &'static [&'static str] {
             "name",
             "profiles",
             "maxLoginMinutes",
+            "extension",
         ],
         EntityKind::DeviceProfile => &["name", "description", "lines"],
         EntityKind::Device => &["name", "model", "emEnabled"],
@@ -152,7 +154,8 @@ fn optional_text(fields: &Fields, name: &str, into: &mut Option<String>) -> Resu
 }
 
 /// Check an edit's shape and hash its secrets: the slow part, done before any transaction.
-pub fn prepare(mut edit: Edit) -> Result<Edit, NbiError> {
+/// A PIN is hashed under `pin_key` (DESIGN of `domain::pin`), the other secrets with argon2.
+pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
     let known = known_fields(edit.kind);
     let key = edit.kind.key_field();
     if let Some(unknown) = edit.fields.keys().find(|f| !known.contains(&f.as_str())) {
@@ -169,7 +172,17 @@ pub fn prepare(mut edit: Edit) -> Result<Edit, NbiError> {
         return Err(invalid(format!("a delete names the object by {key} only")));
     }
     // Every secret is hashed here or refused here: a change set must never hold one in clear.
-    for secret in ["pin", "password", "certificate"] {
+    let user_key = Key::of(edit.name());
+    match edit.fields.get_mut("pin") {
+        Some(Value::Text(t)) if !t.is_empty() => {
+            *t = pin_key
+                .storable(&user_key, t)
+                .map_err(|e| invalid(format!("pin: {e}")))?;
+        }
+        Some(Value::List(_)) => return Err(invalid("pin takes text, not a list")),
+        _ => {}
+    }
+    for secret in ["password", "certificate"] {
         match edit.fields.get_mut(secret) {
             Some(Value::Text(t)) if !t.is_empty() => *t = storable(t),
             Some(Value::List(_)) => {
@@ -219,7 +232,7 @@ pub(crate) fn apply(
             format!("{} {name}", edit.kind.element()),
         )),
         (Op::Delete, Some(old)) => delete(tx, &old, &key, actor, now)?.map(|()| None),
-        (op, old) => match merge(tx, edit, old, &name)? {
+        (op, old) => match merge(tx, edit, old.clone(), &name)? {
             Ok(object) => {
                 if op == Op::Update
                     && let Object::Admin(a) = &object
@@ -227,7 +240,7 @@ pub(crate) fn apply(
                 {
                     return Ok(Err(e));
                 }
-                store(tx, &object)?;
+                store(tx, &object, old.as_ref())?;
                 Ok(Some(object))
             }
             Err(e) => Err(e),
@@ -270,10 +283,16 @@ fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<O
     })
 }
 
-fn store(tx: &mut dyn Tx, object: &Object) -> StoreResult<()> {
+fn store(tx: &mut dyn Tx, object: &Object, old: Option<&Object>) -> StoreResult<()> {
     match object {
         Object::Application(a) => tx.upsert_app(a)?,
-        Object::User(u) => tx.upsert_user(u)?,
+        Object::User(u) => {
+            let old = match old {
+                Some(Object::User(o)) => Some(o),
+                _ => None,
+            };
+            put_user(tx, u, old)?
+        }
         Object::DeviceProfile(p) => tx.upsert_profile(p)?,
         Object::Device(d) => tx.upsert_device(d)?,
         Object::Admin(a) => tx.upsert_admin(a)?,
@@ -415,6 +434,10 @@ fn merge(
             optional_text(f, "pin", &mut user.pin_hash)?;
             optional_text(f, "password", &mut user.password_hash)?;
             optional_text(f, "name", &mut user.name)?;
+            optional_text(f, "extension", &mut user.extension)?;
+            if let Some(ext) = &user.extension {
+                check_extension(ext).map_err(|e| invalid(format!("extension: {e}")))?;
+            }
             if let Some(profiles) = list(f, "profiles")? {
                 user.profiles = profiles;
             }
@@ -551,7 +574,8 @@ impl AdminService {
         change_set: Option<String>,
     ) -> Result<Edited, NbiError> {
         require(session, Privilege::Administer)?;
-        let edit = tokio::task::spawn_blocking(move || prepare(edit))
+        let pin_key = self.pin_key.clone();
+        let edit = tokio::task::spawn_blocking(move || prepare(edit, &pin_key))
             .await
             .map_err(|_| NbiError::new(NbiCode::GeneralFailure))??;
         let actor = session.clone();
@@ -626,11 +650,15 @@ mod tests {
                 ("name", text("Anna")),
             ],
         );
-        let prepared = prepare(user).unwrap();
+        let key = PinKey::default();
+        let prepared = prepare(user, &key).unwrap();
         let Some(Value::Text(pin)) = prepared.fields.get("pin") else {
             panic!("no pin")
         };
-        assert!(crate::domain::secrets::verify("4321", pin));
+        assert_eq!(
+            key.check(&Key::of("anna"), "4321", pin),
+            crate::domain::pin::PinCheck::Right
+        );
         assert_eq!(prepared.fields.get("name"), Some(&text("Anna")));
 
         let app = edit(
@@ -644,18 +672,25 @@ mod tests {
                 ),
             ],
         );
-        let Some(Value::List(certs)) = prepare(app).unwrap().fields.get("certificates").cloned()
+        let Some(Value::List(certs)) = prepare(app, &key)
+            .unwrap()
+            .fields
+            .get("certificates")
+            .cloned()
         else {
             panic!("no certificates")
         };
         assert!(crate::domain::secrets::verify("old", &certs[1]));
         // The JSON a change set stores carries no plaintext.
         let json = serde_json::to_string(
-            &prepare(edit(
-                Op::Add,
-                EntityKind::Admin,
-                &[("username", text("eve")), ("password", text("hunter2"))],
-            ))
+            &prepare(
+                edit(
+                    Op::Add,
+                    EntityKind::Admin,
+                    &[("username", text("eve")), ("password", text("hunter2"))],
+                ),
+                &key,
+            )
             .unwrap(),
         )
         .unwrap();
@@ -664,7 +699,7 @@ mod tests {
 
     #[test]
     fn prepare_refuses_what_cannot_be_an_edit() {
-        let code = |e: Edit| prepare(e).unwrap_err().code;
+        let code = |e: Edit| prepare(e, &PinKey::default()).unwrap_err().code;
         assert_eq!(
             code(edit(Op::Add, EntityKind::Device, &[("model", text("x"))])),
             NbiCode::InvalidValue

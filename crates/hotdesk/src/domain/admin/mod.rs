@@ -17,6 +17,7 @@ use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::clock::Clock;
 use super::model::AdminSession;
+use super::pin::PinKey;
 use super::secrets::FailureThrottle;
 use super::store::{Store, StoreError};
 
@@ -52,10 +53,17 @@ pub struct AdminService {
     heartbeat_cookies: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// This process among the nodes of a shared database: the holder of delivery leases.
     node: String,
+    /// PINs set through the API are hashed under it.
+    pin_key: PinKey,
 }
 
 impl AdminService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: AdminSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: AdminSettings,
+        pin_key: PinKey,
+    ) -> Self {
         AdminService {
             store,
             clock,
@@ -63,6 +71,7 @@ impl AdminService {
             throttle: FailureThrottle::new(5, Duration::from_secs(60)),
             heartbeat_cookies: Mutex::new(HashMap::new()),
             node: format!("{:016x}", rand::random::<u64>()),
+            pin_key,
         }
     }
 

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 
 use hotdesk_proto::nbi::{LoginRequest, NbiCode, NbiError};
-use sha2::{Digest, Sha256};
 
 use super::AdminService;
 use crate::domain::clock::Timestamp;
@@ -19,21 +18,8 @@ pub struct NewSession {
     pub session: AdminSession,
 }
 
-/// 256 random bits, hex: the `asCookie` value.
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    hex(&bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What the store keeps of a cookie.
-pub(crate) fn token_hash(cookie: &str) -> String {
-    hex(&Sha256::digest(cookie.as_bytes()))
-}
+use crate::domain::secrets::new_token;
+pub(crate) use crate::domain::secrets::token_hash;
 
 impl AdminService {
     /// Open a session. Bad credentials are code 7; past five failures a minute for a name or

@@ -6,7 +6,7 @@ use super::expiry::{end_login, expire_due};
 use super::origin::check_origin;
 use super::{Caller, EmService, RequestContext, WriteFacts};
 use crate::domain::error::EmError;
-use crate::domain::model::{EventKind, Key};
+use crate::domain::model::{EventKind, Key, Login};
 use crate::domain::run_tx;
 
 impl EmService {
@@ -15,8 +15,9 @@ impl EmService {
         caller: &Caller,
         facts: WriteFacts,
         req: LogoutRequest,
+        expect: Option<Key>,
         ctx: &RequestContext,
-    ) -> Result<(), EmError> {
+    ) -> Result<Login, EmError> {
         let _slot = self.write_slot(&facts.policy)?;
         check_origin(&facts.policy, &req.origin, ctx)?;
         let device = facts
@@ -30,12 +31,15 @@ impl EmService {
             let Some(ended) = tx.remove_login(&key)? else {
                 return Ok(Err(EmError::NoUserLoggedIn));
             };
+            if expect.as_ref().is_some_and(|u| *u != Key::of(&ended.user)) {
+                return Ok(Err(EmError::NoUserLoggedIn));
+            }
             // Without proxy rights a caller may end only its own login; the removal rolls back.
             if let Err(e) = caller.may_act_for(&ended.user) {
                 return Ok(Err(e));
             }
             end_login(tx, &ended, now, EventKind::Logout, &caller.id, None)?;
-            Ok(Ok(()))
+            Ok(Ok(ended))
         })
         .await?
     }

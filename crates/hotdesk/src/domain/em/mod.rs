@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::error::EmError;
-use super::model::{Device, Key, Policy, User};
+use super::model::{Device, Key, Login, Policy, User};
 use super::secrets::{FailureThrottle, VerifiedCache};
 use super::store::{Store, run_read};
 
@@ -109,27 +109,61 @@ impl EmService {
         op: Operation,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
-        let mut facts = self.write_facts(app, &op).await?;
+        let mut facts = self.write_facts(Some(Key::of(&app.app_id)), &op).await?;
         let caller = self
             .authenticate(app, facts.credentials.take(), ctx)
             .await?;
         match op {
             Operation::Login(login) => self.login(&caller, facts, login, ctx).await,
-            Operation::Logout(logout) => self.logout(&caller, facts, logout, ctx).await,
+            Operation::Logout(logout) => self
+                .logout(&caller, facts, logout, None, ctx)
+                .await
+                .map(|_| ()),
             Operation::LogoutAll { origin } => {
                 self.logout_all(&caller, &facts.policy, &origin, ctx).await
             }
         }
     }
 
+    /// A login for a front end that has authenticated the person itself (the phone service,
+    /// by PIN): every rule of an EM API login, in the same order and the same transaction,
+    /// with `actor` as the caller in the login and its event.
+    pub(crate) async fn login_for(
+        &self,
+        actor: &str,
+        req: hotdesk_proto::Login,
+        ctx: &RequestContext,
+    ) -> Result<(), EmError> {
+        let op = Operation::Login(req);
+        let facts = self.write_facts(None, &op).await?;
+        let Operation::Login(req) = op else {
+            unreachable!("built above")
+        };
+        self.login(&Caller::front_end(actor), facts, req, ctx).await
+    }
+
+    /// A logout for such a front end. With `expect`, only that user's login ends (code 19
+    /// otherwise), so a stale Logout key cannot end the next person's login.
+    pub(crate) async fn logout_for(
+        &self,
+        actor: &str,
+        req: hotdesk_proto::Logout,
+        expect: Option<Key>,
+        ctx: &RequestContext,
+    ) -> Result<Login, EmError> {
+        let op = Operation::Logout(req);
+        let facts = self.write_facts(None, &op).await?;
+        let Operation::Logout(req) = op else {
+            unreachable!("built above")
+        };
+        self.logout(&Caller::front_end(actor), facts, req, expect, ctx)
+            .await
+    }
+
     /// Everything a write request checks before its transaction, read in one job. Reading a
     /// fact that an earlier check makes moot costs less than another trip to the database.
-    async fn write_facts(
-        &self,
-        app: &hotdesk_proto::AppInfo,
-        op: &Operation,
-    ) -> Result<WriteFacts, EmError> {
-        let app_key = Key::of(&app.app_id);
+    /// `app` is the calling application to authenticate, if any.
+    async fn write_facts(&self, app: Option<Key>, op: &Operation) -> Result<WriteFacts, EmError> {
         let (device, user, asked) = match op {
             Operation::Login(l) => (
                 Some(Key::of(&l.device_name)),
@@ -147,7 +181,7 @@ impl EmService {
             };
             Ok(WriteFacts {
                 policy: r.policy()?,
-                credentials: auth::credentials(r, &app_key)?,
+                credentials: app.map(|k| auth::credentials(r, &k)).transpose()?.flatten(),
                 device: device.map(|d| r.device(&d)).transpose()?.flatten(),
                 user,
                 profile,

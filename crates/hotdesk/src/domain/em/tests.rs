@@ -53,9 +53,10 @@ async fn service(policy: &str) -> (Arc<EmService>, Arc<Faulty>) {
     });
     let store: Arc<dyn Store> = faulty.clone();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+    let pin_key = crate::domain::pin::PinKey::default();
     for (name, text) in [("demo", directory::DEMO), ("policy", policy)] {
         let dir = directory::parse(name, text).unwrap();
-        directory::import(&store, clock.as_ref(), name, dir, "test")
+        directory::import(&store, clock.as_ref(), &pin_key, name, dir, "test")
             .await
             .unwrap();
     }

@@ -6,8 +6,8 @@ use super::conn::Db;
 
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DirectoryCounts, EntityKind,
-    Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult,
-    Timestamp, User,
+    Event, EventKind, Key, Login, MultipleLogin, NewEvent, PinGuard, Policy, Role, StoreError,
+    StoreResult, Timestamp, User,
 };
 
 impl From<postgres::Error> for StoreError {
@@ -89,7 +89,8 @@ pub(super) fn app(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<AppUser>>
 
 pub(super) fn user(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<User>> {
     let Some(row) = c.query_opt(
-        "SELECT id, pin_hash, password_hash, name, max_login_minutes FROM users WHERE key = $1",
+        "SELECT id, pin_hash, password_hash, name, max_login_minutes, extension
+         FROM users WHERE key = $1",
         &[&key.as_str()],
     )?
     else {
@@ -113,7 +114,44 @@ pub(super) fn user(c: &mut Db<'_, '_>, key: &Key) -> StoreResult<Option<User>> {
             .get::<_, Option<i64>>(4)
             .map(|m| to_u32(m, "max_login_minutes"))
             .transpose()?,
+        extension: row.get(5),
     }))
+}
+
+/// Up to `limit` users with this primary extension, by key.
+pub(super) fn users_with_extension(
+    c: &mut Db<'_, '_>,
+    extension: &str,
+    limit: u32,
+) -> StoreResult<Vec<User>> {
+    let keys: Vec<String> = c
+        .query(
+            "SELECT key FROM users WHERE extension = $1 ORDER BY key LIMIT $2",
+            &[&extension, &i64::from(limit)],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut users = Vec::with_capacity(keys.len());
+    for key in keys {
+        users.extend(user(c, &Key::of(&key))?);
+    }
+    Ok(users)
+}
+
+pub(super) fn pin_guard(c: &mut Db<'_, '_>, user: &Key) -> StoreResult<Option<PinGuard>> {
+    c.query_opt(
+        "SELECT failures, window_start, locked_until FROM pin_guards WHERE user_key = $1",
+        &[&user.as_str()],
+    )?
+    .map(|r| {
+        Ok(PinGuard {
+            failures: to_u32(r.get(0), "failures")?,
+            window_start: Timestamp(r.get(1)),
+            locked_until: r.get::<_, Option<i64>>(2).map(Timestamp),
+        })
+    })
+    .transpose()
 }
 
 /// The device and its `last_user`.
@@ -221,7 +259,7 @@ pub(super) fn live_sessions(c: &mut Db<'_, '_>, now: Timestamp) -> StoreResult<V
 pub(super) fn policy(c: &mut Db<'_, '_>) -> StoreResult<Policy> {
     let Some(r) = c.query_opt(
         "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
-                max_concurrent_requests, validate_ip, allow_proxy
+                max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service
          FROM policy WHERE id = 1",
         &[],
     )?
@@ -244,6 +282,8 @@ pub(super) fn policy(c: &mut Db<'_, '_>) -> StoreResult<Policy> {
         validate_ip: r.get(5),
         trusted_ips,
         allow_proxy: r.get(6),
+        min_pin_length: to_u32(r.get(7), "min_pin_length")?,
+        phone_service: r.get(8),
     })
 }
 

@@ -141,6 +141,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE admin_sessions ADD COLUMN delivery_node TEXT;
     ALTER TABLE admin_sessions ADD COLUMN delivery_until BIGINT;
     "#,
+    // 3: the phone service, as the SQLite backend's migration 5.
+    r#"
+    ALTER TABLE users ADD COLUMN extension TEXT;
+    CREATE INDEX users_by_extension ON users(extension) WHERE extension IS NOT NULL;
+
+    ALTER TABLE policy ADD COLUMN min_pin_length BIGINT NOT NULL DEFAULT 4;
+    ALTER TABLE policy ADD COLUMN phone_service BOOLEAN NOT NULL DEFAULT TRUE;
+
+    CREATE TABLE pin_guards (
+        user_key     TEXT PRIMARY KEY REFERENCES users(key) ON DELETE CASCADE,
+        failures     BIGINT NOT NULL,
+        window_start BIGINT NOT NULL,
+        locked_until BIGINT
+    );
+
+    CREATE TABLE phone_menus (
+        token_hash TEXT PRIMARY KEY,
+        device     TEXT NOT NULL,
+        "user"     TEXT NOT NULL,
+        profiles   TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX phone_menus_by_deadline ON phone_menus(expires_at);
+
+    CREATE TABLE pin_key (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        key_id TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

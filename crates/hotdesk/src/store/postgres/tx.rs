@@ -12,8 +12,8 @@ use super::conn::Db;
 use super::queries::{self, LOGIN_COLUMNS, login_from_row};
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DeviceState, DirectoryCounts,
-    EntityKind, Event, Key, Login, NewEvent, Policy, Reader, Role, StoreResult, Timestamp, Tx,
-    User,
+    EntityKind, Event, Key, Login, NewEvent, PhoneMenu, PinGuard, Policy, Reader, Role, StoreError,
+    StoreResult, Timestamp, Tx, User,
 };
 
 /// Advisory locks live in one 64-bit space per database: tag them so a user and a device with
@@ -268,12 +268,14 @@ impl Tx for PgTx<'_, '_> {
         let key = Key::of(&user.id);
         let created = !self.row_exists("users", &key)?;
         self.tx.execute(
-            "INSERT INTO users (key, id, pin_hash, password_hash, name, max_login_minutes)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO users
+                 (key, id, pin_hash, password_hash, name, max_login_minutes, extension)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (key) DO UPDATE SET
                  id = excluded.id, pin_hash = excluded.pin_hash,
                  password_hash = excluded.password_hash, name = excluded.name,
-                 max_login_minutes = excluded.max_login_minutes",
+                 max_login_minutes = excluded.max_login_minutes,
+                 extension = excluded.extension",
             &[
                 &key.as_str(),
                 &user.id,
@@ -281,6 +283,7 @@ impl Tx for PgTx<'_, '_> {
                 &user.password_hash,
                 &user.name,
                 &user.max_login_minutes.map(i64::from),
+                &user.extension,
             ],
         )?;
         let rows: Vec<(i32, Vec<String>)> = user
@@ -356,14 +359,16 @@ impl Tx for PgTx<'_, '_> {
         self.tx.execute(
             "INSERT INTO policy
                  (id, multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
-                  max_concurrent_requests, validate_ip, allow_proxy)
-             VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+                  max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service)
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO UPDATE SET multiple_login = excluded.multiple_login,
                  max_login_minutes = excluded.max_login_minutes,
                  enforce_max_login = excluded.enforce_max_login,
                  remember_last_user = excluded.remember_last_user,
                  max_concurrent_requests = excluded.max_concurrent_requests,
-                 validate_ip = excluded.validate_ip, allow_proxy = excluded.allow_proxy",
+                 validate_ip = excluded.validate_ip, allow_proxy = excluded.allow_proxy,
+                 min_pin_length = excluded.min_pin_length,
+                 phone_service = excluded.phone_service",
             &[
                 &policy.multiple_login.as_str(),
                 &i64::from(policy.max_login_minutes),
@@ -372,6 +377,8 @@ impl Tx for PgTx<'_, '_> {
                 &i64::from(policy.max_concurrent_requests),
                 &policy.validate_ip,
                 &policy.allow_proxy,
+                &i64::from(policy.min_pin_length),
+                &policy.phone_service,
             ],
         )?;
         self.tx.execute("DELETE FROM policy_trusted_ips", &[])?;
@@ -582,6 +589,93 @@ impl Tx for PgTx<'_, '_> {
             .execute("DELETE FROM change_sets WHERE id = $1", &[&id])?
             > 0)
     }
+
+    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
+        queries::pin_guard(&mut self.tx, user)
+    }
+
+    fn put_pin_guard(&mut self, user: &Key, guard: Option<&PinGuard>) -> StoreResult<()> {
+        match guard {
+            Some(g) => self.tx.execute(
+                "INSERT INTO pin_guards (user_key, failures, window_start, locked_until)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_key) DO UPDATE SET failures = excluded.failures,
+                     window_start = excluded.window_start, locked_until = excluded.locked_until",
+                &[
+                    &user.as_str(),
+                    &i64::from(g.failures),
+                    &g.window_start.0,
+                    &g.locked_until.map(|t| t.0),
+                ],
+            )?,
+            None => self.tx.execute(
+                "DELETE FROM pin_guards WHERE user_key = $1",
+                &[&user.as_str()],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn set_pin_hash(&mut self, user: &Key, hash: &str) -> StoreResult<bool> {
+        Ok(self.tx.execute(
+            "UPDATE users SET pin_hash = $2 WHERE key = $1",
+            &[&user.as_str(), &hash],
+        )? > 0)
+    }
+
+    fn insert_phone_menu(&mut self, menu: &PhoneMenu) -> StoreResult<()> {
+        let profiles = serde_json::to_string(&menu.profiles)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        self.tx.execute(
+            r#"INSERT INTO phone_menus (token_hash, device, "user", profiles, expires_at)
+               VALUES ($1, $2, $3, $4, $5)"#,
+            &[
+                &menu.token_hash,
+                &menu.device,
+                &menu.user,
+                &profiles,
+                &menu.expires_at.0,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_phone_menu(&mut self, token_hash: &str) -> StoreResult<Option<PhoneMenu>> {
+        self.tx
+            .query_opt(
+                r#"DELETE FROM phone_menus WHERE token_hash = $1
+                   RETURNING token_hash, device, "user", profiles, expires_at"#,
+                &[&token_hash],
+            )?
+            .map(|r| {
+                Ok(PhoneMenu {
+                    token_hash: r.get(0),
+                    device: r.get(1),
+                    user: r.get(2),
+                    profiles: serde_json::from_str(r.get::<_, &str>(3))
+                        .map_err(|e| StoreError::Database(e.to_string()))?,
+                    expires_at: Timestamp(r.get(4)),
+                })
+            })
+            .transpose()
+    }
+
+    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64> {
+        Ok(self
+            .tx
+            .execute("DELETE FROM phone_menus WHERE expires_at <= $1", &[&now.0])?)
+    }
+
+    fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String> {
+        self.tx.execute(
+            "INSERT INTO pin_key (id, key_id) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            &[&key_id],
+        )?;
+        Ok(self
+            .tx
+            .query_one("SELECT key_id FROM pin_key WHERE id = 1", &[])?
+            .get(0))
+    }
 }
 
 /// A read-only snapshot (REPEATABLE READ): every fact a job reads is from one instant.
@@ -660,5 +754,13 @@ impl Reader for PgReader<'_, '_> {
         limit: u32,
     ) -> StoreResult<(u64, Vec<Key>)> {
         queries::names(&mut self.0, kind, contains, offset, limit)
+    }
+
+    fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>> {
+        queries::users_with_extension(&mut self.0, extension, limit)
+    }
+
+    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
+        queries::pin_guard(&mut self.0, user)
     }
 }

@@ -6,8 +6,8 @@
 
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DirectoryCounts, EntityKind,
-    Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role, StoreError, StoreResult,
-    Timestamp, User,
+    Event, EventKind, Key, Login, MultipleLogin, NewEvent, PinGuard, Policy, Role, StoreError,
+    StoreResult, Timestamp, User,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -66,7 +66,8 @@ pub(super) fn app(conn: &Connection, key: &Key) -> StoreResult<Option<AppUser>> 
 
 pub(super) fn user(conn: &Connection, key: &Key) -> StoreResult<Option<User>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, pin_hash, password_hash, name, max_login_minutes FROM users WHERE key = ?1",
+        "SELECT id, pin_hash, password_hash, name, max_login_minutes, extension
+         FROM users WHERE key = ?1",
     )?;
     let user = st
         .query_row([key.as_str()], |r| {
@@ -77,6 +78,7 @@ pub(super) fn user(conn: &Connection, key: &Key) -> StoreResult<Option<User>> {
                 name: r.get(3)?,
                 profiles: Vec::new(),
                 max_login_minutes: r.get(4)?,
+                extension: r.get(5)?,
             })
         })
         .optional()?;
@@ -258,7 +260,7 @@ pub(super) fn change_set(conn: &Connection, id: &str) -> StoreResult<Option<Chan
 pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {
     let mut st = conn.prepare_cached(
         "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
-                max_concurrent_requests, validate_ip, allow_proxy
+                max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service
          FROM policy WHERE id = 1",
     )?;
     let policy = st
@@ -274,6 +276,8 @@ pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {
                 validate_ip: r.get(5)?,
                 trusted_ips: Vec::new(),
                 allow_proxy: r.get(6)?,
+                min_pin_length: r.get(7)?,
+                phone_service: r.get(8)?,
             })
         })
         .optional()?;
@@ -283,6 +287,39 @@ pub(super) fn policy(conn: &Connection) -> StoreResult<Policy> {
     let mut st = conn.prepare_cached("SELECT ip FROM policy_trusted_ips ORDER BY position")?;
     policy.trusted_ips = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     Ok(policy)
+}
+
+/// Up to `limit` users with this primary extension, by key.
+pub(super) fn users_with_extension(
+    conn: &Connection,
+    extension: &str,
+    limit: u32,
+) -> StoreResult<Vec<User>> {
+    let mut st =
+        conn.prepare_cached("SELECT key FROM users WHERE extension = ?1 ORDER BY key LIMIT ?2")?;
+    let keys: Vec<String> = st
+        .query_map(params![extension, limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut users = Vec::with_capacity(keys.len());
+    for key in keys {
+        users.extend(user(conn, &Key::of(&key))?);
+    }
+    Ok(users)
+}
+
+pub(super) fn pin_guard(conn: &Connection, user: &Key) -> StoreResult<Option<PinGuard>> {
+    let mut st = conn.prepare_cached(
+        "SELECT failures, window_start, locked_until FROM pin_guards WHERE user_key = ?1",
+    )?;
+    Ok(st
+        .query_row([user.as_str()], |r| {
+            Ok(PinGuard {
+                failures: r.get(0)?,
+                window_start: Timestamp(r.get(1)?),
+                locked_until: r.get::<_, Option<i64>>(2)?.map(Timestamp),
+            })
+        })
+        .optional()?)
 }
 
 /// The login on a device. With `live_at`, a login due at that instant counts as gone.

@@ -165,6 +165,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE admin_sessions ADD COLUMN delivery_node TEXT;
     ALTER TABLE admin_sessions ADD COLUMN delivery_until INTEGER;
     "#,
+    // 5: the phone service. A user's primary extension; the PIN policy; wrong-PIN counts and
+    // lockouts; profile menus waiting for a pick; the id of the key PINs are hashed under.
+    r#"
+    ALTER TABLE users ADD COLUMN extension TEXT;
+    CREATE INDEX users_by_extension ON users(extension) WHERE extension IS NOT NULL;
+
+    ALTER TABLE policy ADD COLUMN min_pin_length INTEGER NOT NULL DEFAULT 4;
+    ALTER TABLE policy ADD COLUMN phone_service INTEGER NOT NULL DEFAULT 1;
+
+    CREATE TABLE pin_guards (
+        user_key     TEXT PRIMARY KEY NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        failures     INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        locked_until INTEGER
+    ) WITHOUT ROWID;
+
+    CREATE TABLE phone_menus (
+        token_hash TEXT PRIMARY KEY NOT NULL,
+        device     TEXT NOT NULL,
+        user       TEXT NOT NULL,
+        profiles   TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX phone_menus_by_deadline ON phone_menus(expires_at);
+
+    -- One row at most: which key the PIN hashes were made under (never the key itself).
+    CREATE TABLE pin_key (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        key_id TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,9 +8,9 @@
 use super::queries::{self, LOGIN_COLUMNS, login_from_row};
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, EntityKind, Key, Login,
-    NewEvent, Policy, Role, StoreResult, Timestamp, Tx, User,
+    NewEvent, PhoneMenu, PinGuard, Policy, Role, StoreResult, Timestamp, Tx, User,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) struct SqlTx<'c> {
     conn: &'c Connection,
@@ -169,12 +169,14 @@ impl Tx for SqlTx<'_> {
         // ON CONFLICT ... DO UPDATE, not INSERT OR REPLACE: REPLACE deletes the row first,
         // which would cascade to the user's profile list.
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO users (key, id, pin_hash, password_hash, name, max_login_minutes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO users
+                 (key, id, pin_hash, password_hash, name, max_login_minutes, extension)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (key) DO UPDATE SET
                  id = excluded.id, pin_hash = excluded.pin_hash,
                  password_hash = excluded.password_hash, name = excluded.name,
-                 max_login_minutes = excluded.max_login_minutes",
+                 max_login_minutes = excluded.max_login_minutes,
+                 extension = excluded.extension",
         )?;
         st.execute(params![
             key.as_str(),
@@ -183,6 +185,7 @@ impl Tx for SqlTx<'_> {
             user.password_hash,
             user.name,
             user.max_login_minutes,
+            user.extension,
         ])?;
         self.conn
             .prepare_cached("DELETE FROM user_profiles WHERE user_key = ?1")?
@@ -262,8 +265,8 @@ impl Tx for SqlTx<'_> {
         let mut st = self.conn.prepare_cached(
             "INSERT OR REPLACE INTO policy
                  (id, multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
-                  max_concurrent_requests, validate_ip, allow_proxy)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         st.execute(params![
             policy.multiple_login.as_str(),
@@ -273,6 +276,8 @@ impl Tx for SqlTx<'_> {
             policy.max_concurrent_requests,
             policy.validate_ip,
             policy.allow_proxy,
+            policy.min_pin_length,
+            policy.phone_service,
         ])?;
         self.conn
             .prepare_cached("DELETE FROM policy_trusted_ips")?
@@ -470,5 +475,107 @@ impl Tx for SqlTx<'_> {
             .conn
             .prepare_cached("DELETE FROM change_sets WHERE id = ?1")?;
         Ok(st.execute([id])? > 0)
+    }
+
+    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
+        queries::pin_guard(self.conn, user)
+    }
+
+    fn put_pin_guard(&mut self, user: &Key, guard: Option<&PinGuard>) -> StoreResult<()> {
+        match guard {
+            Some(g) => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO pin_guards (user_key, failures, window_start, locked_until)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (user_key) DO UPDATE SET failures = excluded.failures,
+                             window_start = excluded.window_start,
+                             locked_until = excluded.locked_until",
+                    )?
+                    .execute(params![
+                        user.as_str(),
+                        g.failures,
+                        g.window_start.0,
+                        g.locked_until.map(|t| t.0)
+                    ])?;
+            }
+            None => {
+                self.conn
+                    .prepare_cached("DELETE FROM pin_guards WHERE user_key = ?1")?
+                    .execute([user.as_str()])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_pin_hash(&mut self, user: &Key, hash: &str) -> StoreResult<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE users SET pin_hash = ?2 WHERE key = ?1")?;
+        Ok(st.execute(params![user.as_str(), hash])? > 0)
+    }
+
+    fn insert_phone_menu(&mut self, menu: &PhoneMenu) -> StoreResult<()> {
+        let profiles = serde_json::to_string(&menu.profiles)
+            .map_err(|e| crate::domain::StoreError::Database(e.to_string()))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO phone_menus (token_hash, device, user, profiles, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                menu.token_hash,
+                menu.device,
+                menu.user,
+                profiles,
+                menu.expires_at.0
+            ])?;
+        Ok(())
+    }
+
+    fn take_phone_menu(&mut self, token_hash: &str) -> StoreResult<Option<PhoneMenu>> {
+        let mut st = self.conn.prepare_cached(
+            "DELETE FROM phone_menus WHERE token_hash = ?1
+             RETURNING token_hash, device, user, profiles, expires_at",
+        )?;
+        let row = st
+            .query_row([token_hash], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(token_hash, device, user, profiles, expires_at)| {
+            Ok(PhoneMenu {
+                token_hash,
+                device,
+                user,
+                profiles: serde_json::from_str(&profiles)
+                    .map_err(|e| crate::domain::StoreError::Database(e.to_string()))?,
+                expires_at: Timestamp(expires_at),
+            })
+        })
+        .transpose()
+    }
+
+    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64> {
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM phone_menus WHERE expires_at <= ?1")?;
+        Ok(st.execute([now.0])? as u64)
+    }
+
+    fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO pin_key (id, key_id) VALUES (1, ?1)")?
+            .execute([key_id])?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT key_id FROM pin_key WHERE id = 1")?;
+        Ok(st.query_row([], |r| r.get(0))?)
     }
 }

@@ -1,0 +1,76 @@
+//! The change-PIN service (`ChangeCredentialServlet`): user ID, old PIN, new PIN twice.
+
+use super::{PHONE, PhoneError, PhoneService, check_device, required_device, required_field};
+use crate::domain::error::EmError;
+use crate::domain::model::{EventKind, Key, MAX_PIN_DIGITS, NewEvent};
+use crate::domain::pin;
+use crate::domain::run_tx;
+use crate::domain::store::run_read;
+
+impl PhoneService {
+    /// The new PIN is checked first (digits, `policy.min_pin_length`, typed the same twice,
+    /// not the old one), so a typing slip costs no PIN try; then the old PIN, with the same
+    /// lockout as a login. The change and its event commit together, and end any lockout.
+    pub async fn change_pin(
+        &self,
+        device: Option<&str>,
+        id: Option<&str>,
+        old: Option<&str>,
+        new: Option<&str>,
+        again: Option<&str>,
+    ) -> Result<String, PhoneError> {
+        let device = required_device(device)?;
+        let typed = required_field(id)?.trim().to_string();
+        let (old, new, again) = (
+            required_field(old)?,
+            required_field(new)?,
+            required_field(again)?,
+        );
+        let (device_key, user_key) = (Key::of(&device), Key::of(&typed));
+        let (policy, found, user, guard) = run_read(self.store.as_ref(), move |r| {
+            Ok((
+                r.policy()?,
+                r.device(&device_key)?,
+                r.user(&user_key)?,
+                r.pin_guard(&user_key)?,
+            ))
+        })
+        .await?;
+        check_device(&policy, found.as_ref(), &device)?;
+        let user = user.ok_or_else(|| EmError::UserNotFound(typed.clone()))?;
+        if new != again {
+            return Err(PhoneError::PinMismatch);
+        }
+        if pin::check_digits(new).is_err() {
+            return Err(PhoneError::PinNotDigits);
+        }
+        if new.len() < policy.min_pin_length as usize {
+            return Err(PhoneError::PinTooShort(policy.min_pin_length));
+        }
+        debug_assert!(new.len() <= MAX_PIN_DIGITS);
+        if new == old {
+            return Err(PhoneError::PinUnchanged);
+        }
+        self.check_pin(&user, guard, old, &device).await?;
+        let key = Key::of(&user.id);
+        let hash = self.pin_key.hash(&key, new);
+        let now = self.now();
+        let (user_id, device_name) = (user.id.clone(), device.clone());
+        run_tx(self.store.as_ref(), move |tx| {
+            tx.lock_user(&key)?;
+            if !tx.set_pin_hash(&key, &hash)? {
+                return Ok(Err(EmError::UserNotFound(user_id.clone()).into()));
+            }
+            tx.put_pin_guard(&key, None)?;
+            let mut event = NewEvent::new(now, EventKind::ConfigChange)
+                .detail(format!("PIN changed at the phone {device_name}"));
+            event.actor = Some(PHONE.to_string());
+            event.user = Some(user_id.clone());
+            event.device = Some(device_name.clone());
+            tx.append_event(&event)?;
+            Ok(Ok::<(), PhoneError>(()))
+        })
+        .await??;
+        Ok(user.id)
+    }
+}

@@ -1,0 +1,101 @@
+//! A submitted user ID (or extension) and PIN: find the user, check the PIN, then log in at
+//! once with the user's one profile, or offer a menu of several.
+
+use super::{
+    LoggedIn, LoginOutcome, LoginType, PHONE, PhoneError, PhoneService, ProfileChoice,
+    check_device, phone_origin, required_device, required_field,
+};
+use crate::domain::em::RequestContext;
+use crate::domain::error::EmError;
+use crate::domain::model::{Key, User};
+use crate::domain::store::run_read;
+
+impl PhoneService {
+    /// Codes in this order: 207, 215, 202 (blank), the device (11, 22), the user (23, or 216
+    /// for a shared extension), the PIN (201), a profile (12), then the EM login's own.
+    pub async fn login(
+        &self,
+        device: Option<&str>,
+        login_type: Option<&str>,
+        id: Option<&str>,
+        pin: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome, PhoneError> {
+        let device = required_device(device)?;
+        let login_type = LoginType::parse(login_type)?;
+        let typed = required_field(id)?.trim().to_string();
+        let pin = required_field(pin)?;
+        let device_key = Key::of(&device);
+        let wanted = typed.clone();
+        let (policy, found, users, guard, profiles) = run_read(self.store.as_ref(), move |r| {
+            let users = match login_type {
+                LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
+                // Two are enough to know the extension is shared.
+                LoginType::Extension => r.users_with_extension(&wanted, 2)?,
+            };
+            let (guard, profiles) = match users.as_slice() {
+                [user] => {
+                    let mut profiles = Vec::with_capacity(user.profiles.len());
+                    for name in &user.profiles {
+                        if let Some(p) = r.profile(&Key::of(name))? {
+                            profiles.push(ProfileChoice {
+                                name: p.name,
+                                description: p.description,
+                            });
+                        }
+                    }
+                    (r.pin_guard(&Key::of(&user.id))?, profiles)
+                }
+                _ => (None, Vec::new()),
+            };
+            Ok((r.policy()?, r.device(&device_key)?, users, guard, profiles))
+        })
+        .await?;
+        check_device(&policy, found.as_ref(), &device)?;
+        let device = found.map_or(device, |d| d.name);
+        let user = match <[User; 1]>::try_from(users) {
+            Ok([user]) => user,
+            Err(users) if users.is_empty() => return Err(EmError::UserNotFound(typed).into()),
+            Err(_) => return Err(PhoneError::SharedExtension),
+        };
+        self.check_pin(&user, guard, pin, &device).await?;
+        match profiles.len() {
+            0 => Err(EmError::ProfileNotFound.into()),
+            1 => {
+                let profile = profiles.into_iter().next().expect("one profile").name;
+                let name = user.name.clone();
+                self.log_in(&device, user.id, name, profile, login_type, ctx)
+                    .await
+                    .map(LoginOutcome::LoggedIn)
+            }
+            _ => self.offer_menu(&device, &user.id, profiles).await,
+        }
+    }
+
+    /// The EM login itself: [`crate::domain::EmService`]'s rules, with the phone as actor.
+    pub(super) async fn log_in(
+        &self,
+        device: &str,
+        user: String,
+        name: Option<String>,
+        profile: String,
+        login_type: LoginType,
+        ctx: &RequestContext,
+    ) -> Result<LoggedIn, PhoneError> {
+        let request = hotdesk_proto::Login {
+            device_name: device.to_string(),
+            user_id: user.clone(),
+            device_profile: Some(profile.clone()),
+            // The user's and the policy's maximum apply; a phone asks for no time of its own.
+            exclusive_duration: None,
+            origin: phone_origin(login_type),
+        };
+        self.em.login_for(PHONE, request, ctx).await?;
+        Ok(LoggedIn {
+            device: device.to_string(),
+            user,
+            name,
+            profile,
+        })
+    }
+}

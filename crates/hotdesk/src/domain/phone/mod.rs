@@ -1,0 +1,263 @@
+//! The phone service: a person at a shared phone logs in with a user ID (or extension) and
+//! PIN, like Unified CM's EMApp. One file per step, as the EM operations have:
+//! [`screen`](PhoneService::screen) (what the phone shows first), [`login`](PhoneService::login),
+//! [`choose`](PhoneService::choose) (a pick from the profile menu), [`logout`](PhoneService::logout)
+//! and [`change_pin`](PhoneService::change_pin).
+//!
+//! The phone is one more origin of the EM operations, not a second implementation of them:
+//! a login or logout here runs [`EmService`]'s own rules and transaction with the actor
+//! [`PHONE`], so its events, its refusals (codes 11 to 30) and its place in every query are
+//! those of any other login. What is the phone's own is the PIN ([`guard`]) and the profile
+//! menu ([`menu`]).
+
+mod change_pin;
+mod guard;
+mod login;
+mod logout;
+mod menu;
+mod screen;
+
+use std::sync::Arc;
+
+use hotdesk_proto::phone::PhoneCode;
+
+use super::clock::{Clock, Timestamp};
+use super::em::{EmService, RequestContext};
+use super::error::EmError;
+use super::pin::PinKey;
+use super::store::{Store, StoreError};
+
+/// The actor of the phone service's logins, logouts and events.
+pub const PHONE: &str = "phone";
+
+/// How long a profile menu can be used: long enough to read it, short enough that a menu
+/// left on a phone is no key to it.
+pub const MENU_LIFETIME_MS: i64 = 2 * 60 * 1000;
+
+/// `loginType`: what the person types besides the PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginType {
+    /// `UID` (and no `loginType`): the user ID.
+    UserId,
+    /// `DN`: the user's primary extension.
+    Extension,
+}
+
+impl LoginType {
+    /// The `loginType` query value; none means a user ID. Code 215 for anything else.
+    pub fn parse(value: Option<&str>) -> Result<LoginType, PhoneError> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(LoginType::UserId),
+            Some(v) if v.eq_ignore_ascii_case("UID") => Ok(LoginType::UserId),
+            Some(v) if v.eq_ignore_ascii_case("DN") => Ok(LoginType::Extension),
+            Some(_) => Err(PhoneError::BadLoginType),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginType::UserId => "UID",
+            LoginType::Extension => "DN",
+        }
+    }
+}
+
+/// Why the phone service said no. Each maps to what the phone shows ([`PhoneError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// `policy.phone_service = false`.
+    #[error("the phone service is turned off")]
+    Off,
+    /// 207: no `device` in the request.
+    #[error("no device named")]
+    NoDevice,
+    /// 215.
+    #[error("loginType is not UID or DN")]
+    BadLoginType,
+    /// 202: the user ID or a PIN was left blank.
+    #[error("blank user ID or PIN")]
+    Blank,
+    /// 201: a wrong PIN, a locked PIN, a user without a PIN, or a menu that is used up,
+    /// expired or not this phone's. The person is told only to try again.
+    #[error("authentication failed: {0}")]
+    Authentication(&'static str),
+    /// 216.
+    #[error("the extension is primary for several users")]
+    SharedExtension,
+    /// An EM rule, with its EM code.
+    #[error(transparent)]
+    Em(#[from] EmError),
+    /// Changing a PIN: the new PIN and its repetition differ.
+    #[error("the new PINs differ")]
+    PinMismatch,
+    /// Changing a PIN: not digits, or too long.
+    #[error("the new PIN is not 1 to 16 digits")]
+    PinNotDigits,
+    /// Changing a PIN: shorter than `policy.min_pin_length`.
+    #[error("the new PIN has fewer than {0} digits")]
+    PinTooShort(u32),
+    /// Changing a PIN to itself.
+    #[error("the new PIN is the old one")]
+    PinUnchanged,
+}
+
+impl From<StoreError> for PhoneError {
+    fn from(e: StoreError) -> Self {
+        PhoneError::Em(EmError::Store(e))
+    }
+}
+
+impl PhoneError {
+    /// The code the phone shows, if the refusal has one.
+    pub fn code(&self) -> Option<PhoneCode> {
+        Some(match self {
+            PhoneError::NoDevice => PhoneCode::NoDevice,
+            PhoneError::BadLoginType => PhoneCode::BadLoginType,
+            PhoneError::Blank => PhoneCode::Blank,
+            PhoneError::Authentication(_) => PhoneCode::Authentication,
+            PhoneError::SharedExtension => PhoneCode::SharedExtension,
+            PhoneError::Em(e) => PhoneCode::Em(e.code()),
+            PhoneError::Off
+            | PhoneError::PinMismatch
+            | PhoneError::PinNotDigits
+            | PhoneError::PinTooShort(_)
+            | PhoneError::PinUnchanged => return None,
+        })
+    }
+}
+
+/// A user logged in on a device, as the phone tells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    pub device: String,
+    pub user: String,
+    pub name: Option<String>,
+    pub profile: String,
+}
+
+/// What a phone shows when the person opens the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Nobody is logged in: ask for the ID and PIN; `last_user` pre-fills the user ID
+    /// ("Remember the Last User Logged In").
+    LoginForm {
+        device: String,
+        login_type: LoginType,
+        last_user: Option<String>,
+    },
+    LoggedIn(LoggedIn),
+}
+
+/// One entry of a profile menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileChoice {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// The answer to a submitted ID and PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    LoggedIn(LoggedIn),
+    /// The user has several profiles: the phone shows them, each item carrying `token`.
+    ChooseProfile {
+        device: String,
+        user: String,
+        /// The menu's single-use token, for its URLs only. Never stored: its hash is.
+        token: String,
+        profiles: Vec<ProfileChoice>,
+    },
+}
+
+/// The phone service. Cheap to share: everything it holds is behind an `Arc`.
+pub struct PhoneService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    em: Arc<EmService>,
+    pin_key: PinKey,
+    /// argon2 checks of PINs of the older scheme at once (each takes a core and ~19 MiB).
+    slow_checks: tokio::sync::Semaphore,
+}
+
+impl PhoneService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        em: Arc<EmService>,
+        pin_key: PinKey,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        PhoneService {
+            store,
+            clock,
+            em,
+            pin_key,
+            slow_checks: tokio::sync::Semaphore::new(cores),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// The device named by the request, or code 207.
+fn required_device(device: Option<&str>) -> Result<String, PhoneError> {
+    match device.map(str::trim) {
+        Some(d) if !d.is_empty() => Ok(d.to_string()),
+        _ => Err(PhoneError::NoDevice),
+    }
+}
+
+/// A typed field, or code 202 when it is blank.
+fn required_field(value: Option<&str>) -> Result<&str, PhoneError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(PhoneError::Blank),
+    }
+}
+
+/// Everything about the requesting phone a phone operation reads first.
+fn phone_origin(login_type: LoginType) -> hotdesk_proto::Origin {
+    hotdesk_proto::Origin {
+        remote_ip: None,
+        via_header_set: None,
+        login_type: Some(login_type.as_str().to_string()),
+    }
+}
+
+/// Shared by every step: the service is on, and the device exists and takes EM logins.
+fn check_device(
+    policy: &super::model::Policy,
+    device: Option<&super::model::Device>,
+    asked: &str,
+) -> Result<(), PhoneError> {
+    if !policy.phone_service {
+        return Err(PhoneError::Off);
+    }
+    let device = device.ok_or_else(|| EmError::DeviceNotFound(asked.to_string()))?;
+    if !device.em_enabled {
+        return Err(EmError::DeviceLogonDisabled(device.name.clone()).into());
+    }
+    Ok(())
+}
+
+/// What a request carried, for the one log line each phone request gets. Never the PIN.
+pub fn log_outcome(
+    op: &'static str,
+    device: Option<&str>,
+    user: Option<&str>,
+    error: Option<&PhoneError>,
+    ctx: &RequestContext,
+) {
+    let code = error.and_then(|e| e.code()).map_or(0, |c| c.code());
+    match error {
+        Some(PhoneError::Em(EmError::Store(cause))) => {
+            tracing::error!(op, device, user, code, peer = ?ctx.peer, %cause, "phone request failed in the store")
+        }
+        Some(e) => {
+            tracing::info!(op, device, user, code, peer = ?ctx.peer, reason = %e, "phone request")
+        }
+        None => tracing::info!(op, device, user, code, peer = ?ctx.peer, "phone request"),
+    }
+}
