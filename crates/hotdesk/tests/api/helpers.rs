@@ -107,6 +107,23 @@ async fn serve(store: Arc<dyn Store>, clock: &ManualClock, options: ServerOption
     base
 }
 
+/// A server over an existing database (`db_url`), as it is: nothing is imported.
+pub async fn spawn_app_on(db_url: &str, options: ServerOptions) -> TestApp {
+    let store = store::open(db_url).await.unwrap();
+    let clock = ManualClock::new(T0);
+    let base = serve(store.clone(), &clock, options.clone()).await;
+    TestApp {
+        base,
+        clock,
+        store,
+        client: client_for(&options),
+        db_url: db_url.to_string(),
+        _schema: None,
+        options,
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with("").await
 }

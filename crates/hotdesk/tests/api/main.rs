@@ -11,6 +11,8 @@ mod errors;
 mod faults;
 mod helpers;
 mod nbi_session;
+mod phone;
+mod phone_sim;
 mod process;
 mod provisioning;
 mod robustness;

@@ -15,6 +15,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub client: reqwest::Client,
+    /// Where the server's log (stderr) goes.
+    log: tempfile::NamedTempFile,
 }
 
 /// Start `hotdesk serve --demo` on a SQLite file.
@@ -29,13 +31,23 @@ fn start(db: &Path, clock_start_ms: i64) -> Server {
 /// Start `hotdesk serve` on a free loopback port over `database` and wait (bounded) for its
 /// "listening" line: it prints it after start-up's auto-logout pass.
 pub fn start_with(database: &str, clock_start_ms: i64, extra: &[&str]) -> Server {
+    start_logging(database, clock_start_ms, extra, "warn")
+}
+
+/// As [`start_with`], logging what `rust_log` (`RUST_LOG`) asks for.
+pub fn start_logging(
+    database: &str,
+    clock_start_ms: i64,
+    extra: &[&str],
+    rust_log: &str,
+) -> Server {
     // The log goes to a file, to be shown if the server does not come up.
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
         .args(extra)
         .env("HOTDESK_CLOCK_START", clock_start_ms.to_string())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
         .stderr(log.reopen().unwrap())
         .spawn()
@@ -61,6 +73,7 @@ pub fn start_with(database: &str, clock_start_ms: i64, extra: &[&str]) -> Server
         child,
         base,
         client: reqwest::Client::new(),
+        log,
     }
 }
 
@@ -85,6 +98,16 @@ impl Server {
     }
 
     pub fn terminate(mut self) {
+        self.stop();
+    }
+
+    /// Stop gracefully and hand back everything the server logged.
+    pub fn terminate_and_read_log(mut self) -> String {
+        self.stop();
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    fn stop(&mut self) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();

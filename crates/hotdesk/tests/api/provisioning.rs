@@ -110,7 +110,7 @@ async fn updates_change_only_the_fields_given_and_apply_to_em_at_once() {
         &app,
         &cookie,
         "updateUser",
-        "<user><id>john</id><name/><profiles><profile>UserDevProf</profile></profiles></user>",
+        "<user><id>john</id><name/><extension/><profiles><profile>UserDevProf</profile></profiles></user>",
     )
     .await;
     assert!(

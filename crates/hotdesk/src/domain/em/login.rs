@@ -100,6 +100,34 @@ pub(crate) fn deadline(
         .map(|m| now.plus_minutes(m))
 }
 
+/// Whether `user` may take `device`: code 18 while another user's login holds the device (a
+/// repeated login of the same user refreshes it), code 25 when the policy allows one phone
+/// per user and the user has another. On success, the user's logins on other devices (which
+/// the auto-logout policy ends). `current` is the device's login and `logins` the user's, due
+/// or not: a login that is due is over, even if another node's expiry pass still holds its row.
+pub(crate) fn may_take(
+    current: Option<&Login>,
+    logins: Vec<Login>,
+    device: &Key,
+    user: &Key,
+    multiple: MultipleLogin,
+    now: Timestamp,
+) -> Result<Vec<Login>, EmError> {
+    if let Some(current) = current.filter(|l| !l.is_due(now))
+        && Key::of(&current.user) != *user
+    {
+        return Err(EmError::AnotherUserLoggedIn);
+    }
+    let elsewhere: Vec<Login> = logins
+        .into_iter()
+        .filter(|l| Key::of(&l.device) != *device && !l.is_due(now))
+        .collect();
+    if multiple == MultipleLogin::NotAllowed && !elsewhere.is_empty() {
+        return Err(EmError::UserLoggedInElsewhere);
+    }
+    Ok(elsewhere)
+}
+
 /// The atomic part of a login: the device must be free (or already this user's: a repeated
 /// login refreshes it), and the multiple-login policy must hold.
 fn login_tx(
@@ -122,36 +150,30 @@ fn login_tx(
     if !tx.exists(EntityKind::User, &user)? {
         return Ok(Err(EmError::UserNotFound(login.user.clone())));
     }
-    // A login that is due is over, even if another node's expiry pass still holds its row.
-    if let Some(current) = current.filter(|l| !l.is_due(now))
-        && Key::of(&current.user) != user
-    {
-        return Ok(Err(EmError::AnotherUserLoggedIn));
-    }
-    let elsewhere: Vec<Login> = tx
-        .user_logins(&user)?
-        .into_iter()
-        .filter(|l| Key::of(&l.device) != device && !l.is_due(now))
-        .collect();
-    match multiple {
-        MultipleLogin::NotAllowed if !elsewhere.is_empty() => {
-            return Ok(Err(EmError::UserLoggedInElsewhere));
-        }
-        MultipleLogin::AutoLogout => {
-            for other in &elsewhere {
-                if let Some(ended) = tx.remove_login(&Key::of(&other.device))? {
-                    end_login(
-                        tx,
-                        &ended,
-                        now,
-                        EventKind::AutoLogout,
-                        actor,
-                        Some("multiple-login policy"),
-                    )?;
-                }
+    let elsewhere = match may_take(
+        current.as_ref(),
+        tx.user_logins(&user)?,
+        &device,
+        &user,
+        multiple,
+        now,
+    ) {
+        Ok(elsewhere) => elsewhere,
+        Err(e) => return Ok(Err(e)),
+    };
+    if multiple == MultipleLogin::AutoLogout {
+        for other in &elsewhere {
+            if let Some(ended) = tx.remove_login(&Key::of(&other.device))? {
+                end_login(
+                    tx,
+                    &ended,
+                    now,
+                    EventKind::AutoLogout,
+                    actor,
+                    Some("multiple-login policy"),
+                )?;
             }
         }
-        _ => {}
     }
     tx.put_login(&login)?;
     tx.append_event(&NewEvent::for_login(now, EventKind::Login, &login, actor))?;
