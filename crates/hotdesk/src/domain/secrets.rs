@@ -19,11 +19,11 @@ use super::model::Key;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-/// 256 random bits, hex: a bearer token (the admin API's `asCookie`, a phone menu's token).
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    hex(&bytes)
+/// `bytes` random bytes, hex: a bearer token (the admin API's `asCookie`, a phone menu's).
+pub fn new_token(bytes: usize) -> String {
+    let mut random = vec![0u8; bytes];
+    rand::fill(&mut random[..]);
+    hex(&random)
 }
 
 /// What the store keeps of a bearer token: its SHA-256, hex. A token is random and long, so

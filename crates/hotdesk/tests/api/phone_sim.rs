@@ -109,6 +109,7 @@ impl Phone {
             }
         }
         for url in &self.urls_received {
+            assert!(url.len() <= 256, "longer than a phone follows: {url}");
             assert!(
                 url.starts_with("http://")
                     || url.starts_with("https://")

@@ -54,7 +54,7 @@ impl AdminService {
         };
         self.throttle.record_success(&key);
 
-        let cookie = new_token();
+        let cookie = new_token(32);
         let session = AdminSession {
             token_hash: token_hash(&cookie),
             username: admin.username,

@@ -27,7 +27,9 @@ impl PhoneService {
         profiles: Vec<ProfileChoice>,
     ) -> Result<LoginOutcome, PhoneError> {
         let now = self.now();
-        let token = new_token();
+        // 128 bits: a guess has no chance in two minutes, and the URLs stay within the 256 bytes a
+        // phone takes.
+        let token = new_token(16);
         let menu = PhoneMenu {
             token_hash: token_hash(&token),
             device: device.to_string(),
