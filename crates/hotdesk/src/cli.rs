@@ -421,3 +421,32 @@ async fn open_for_command(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_url_is_a_plain_base_url() {
+        assert_eq!(
+            parse_public_url("https://em.example.com:8443/").unwrap(),
+            "https://em.example.com:8443"
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5/hotdesk").unwrap(),
+            "http://10.0.0.5/hotdesk"
+        );
+        for bad in [
+            "em.example.com",
+            "ftp://x",
+            "https://",
+            "https://a?b=1",
+            "https://a#x",
+            "https://u@a",
+            "https://a b",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_public_url(&format!("https://{}", "a".repeat(130))).is_err());
+    }
+}

@@ -604,6 +604,61 @@ mod tests {
         assert!(err.contains("name"), "{err}");
     }
 
+    #[tokio::test]
+    async fn pins_and_extensions_a_phone_cannot_type_are_refused_by_name() {
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open_in_memory().unwrap());
+        let clock = super::super::ManualClock::new(super::super::Timestamp(0));
+        let key = PinKey::default();
+        let load = |text: &str| {
+            let (store, clock, key) = (store.clone(), clock.clone(), key.clone());
+            let dir = parse("d.toml", text).unwrap();
+            async move { import(&store, &clock, &key, "d.toml", dir, "test").await }
+        };
+        let err = load("[[users]]\nid = \"ann\"\npin = \"12a4\"\n")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "d.toml: user `ann`: pin: a PIN is 1 to 16 digits"
+        );
+        let err = load("[[users]]\nid = \"ann\"\nextension = \"10 01\"\n")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("d.toml: user `ann`: extension: `10 01` is not a number"),
+            "{err}"
+        );
+        assert!(store.counts().await.unwrap().is_empty(), "nothing imported");
+        // A PIN hash made under another key cannot match: refused, not stored.
+        let foreign = PinKey::default().hash(&Key::of("ann"), "1234");
+        let err = load(&format!("[[users]]\nid = \"ann\"\npin = \"{foreign}\"\n"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("another secret key"), "{err}");
+        // The same PIN under this key, and an extension, round-trip through export.
+        load("[[users]]\nid = \"Ann\"\npin = \"1234\"\nextension = \"+4930*1#\"\n")
+            .await
+            .unwrap();
+        let exported = export(store.as_ref()).await.unwrap();
+        let ann = &exported.users[0];
+        assert_eq!(ann.extension.as_deref(), Some("+4930*1#"));
+        assert_eq!(
+            ann.pin.as_deref(),
+            Some(key.hash(&Key::of("ann"), "1234").as_str())
+        );
+        load(&to_toml(&exported)).await.unwrap();
+        // An empty extension clears it.
+        load("[[users]]\nid = \"ann\"\nextension = \"\"\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            export(store.as_ref()).await.unwrap().users[0].extension,
+            None
+        );
+    }
+
     #[test]
     fn certificate_takes_one_or_many() {
         let d = parse(

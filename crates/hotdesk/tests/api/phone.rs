@@ -865,3 +865,41 @@ async fn the_pin_is_in_no_url_no_log_line_and_no_row() {
     }
     assert!(values > 100, "{values} values read");
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_the_phone_policy() {
+    let app = people().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let got = method(&app, &cookie, "getPolicy", "").await;
+    assert!(
+        got.body
+            .contains("<minPinLength>4</minPinLength><phoneService>true</phoneService>"),
+        "{}",
+        got.body
+    );
+    let bad = method(
+        &app,
+        &cookie,
+        "setPolicy",
+        "<policy><minPinLength>17</minPinLength></policy>",
+    )
+    .await;
+    assert_eq!(bad.code(), Some(1003), "{}", bad.body);
+    let off = method(
+        &app,
+        &cookie,
+        "setPolicy",
+        "<policy><phoneService>false</phoneService><minPinLength>6</minPinLength></policy>",
+    )
+    .await;
+    assert_eq!(off.code(), None, "{}", off.body);
+    let mut desk = phone(&app, DESK);
+    desk.open_service().await;
+    assert_eq!(desk.text(), "Extension Mobility at the phone is turned off");
+    let user = method(&app, &cookie, "getUser", "<id>tri</id>").await;
+    assert!(
+        user.body.contains("<extension>4001</extension>"),
+        "{}",
+        user.body
+    );
+}

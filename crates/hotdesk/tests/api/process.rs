@@ -432,6 +432,11 @@ async fn export_and_import_move_an_installation_between_backends() {
     let exported = std::fs::read_to_string(&first).unwrap();
     assert!(exported.contains("$argon2id$"), "{exported}");
     assert!(
+        exported.contains("pin = \"$hmac-sha256$") && !exported.contains("12345"),
+        "{exported}"
+    );
+    assert!(exported.contains("extension = \"1001\""), "{exported}");
+    assert!(
         exported.contains("multiple_login = \"auto-logout\"")
             && exported.contains("trusted_ips = [\"10.0.0.0/8\"]"),
         "{exported}"
@@ -511,4 +516,53 @@ fn backup_copies_the_database_and_prune_keeps_recent_events() {
         String::from_utf8_lossy(&out.stdout),
         "removed 0 events older than 1 days\n"
     );
+}
+
+/// The secret key file: made beside the SQLite file with mode 0600 on first use, and a server
+/// given another key refuses to start rather than refuse every PIN.
+#[test]
+fn a_server_with_another_secret_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("d.db").display());
+    let demo = dir.path().join("demo.toml");
+    std::fs::write(&demo, hotdesk::domain::directory::DEMO).unwrap();
+    let out = Command::new(BIN)
+        .args(["import", demo.to_str().unwrap(), "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.path().join("secret.key");
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert_eq!(text.trim().len(), 64, "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let other = dir.path().join("other.key");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .arg("--secret-key-file")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not the one this database's PINs are hashed under"),
+        "{stderr}"
+    );
+    // An import with the wrong key is refused the same way, and writes nothing.
+    let out = Command::new(BIN)
+        .args(["import", demo.to_str().unwrap(), "--database", &db])
+        .env("HOTDESK_SECRET_KEY_FILE", &other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret-key-file"));
 }
