@@ -257,9 +257,10 @@ impl PhoneCode {
 }
 
 /// The object as the phone receives it: the XML declaration, then compact XML, every text
-/// and URL escaped, within the limits above. Labels longer than a phone shows are cut,
-/// menu items past the 100th or past 4,000 bytes are left out (the first, the default, always
-/// stays), and a text too long is cut with an ellipsis.
+/// and URL escaped, within the limits above whatever it holds. Labels longer than a phone
+/// shows are cut; what does not fit in 4,000 bytes goes, least needed first: menu items past
+/// the first (the default profile, which always stays), then soft keys; the end of a long
+/// text (cut with an ellipsis); a form's default values, then its last fields.
 pub fn render(object: &PhoneObject) -> String {
     match object {
         PhoneObject::Input(input) => render_input(input),
@@ -269,30 +270,52 @@ pub fn render(object: &PhoneObject) -> String {
 }
 
 fn render_input(input: &Input) -> String {
-    let mut out = String::with_capacity(1024);
-    out.push_str(PROLOG);
-    out.push_str("<CiscoIPPhoneInput>");
-    element(&mut out, "Title", &cut(&input.title, MAX_LABEL_CHARS));
-    element(&mut out, "Prompt", &cut(&input.prompt, MAX_LABEL_CHARS));
-    element(&mut out, "URL", &input.url);
-    for item in input.items.iter().take(MAX_INPUT_ITEMS) {
+    let head = |out: &mut String| {
+        out.push_str(PROLOG);
+        out.push_str("<CiscoIPPhoneInput>");
+        element(out, "Title", &cut(&input.title, MAX_LABEL_CHARS));
+        element(out, "Prompt", &cut(&input.prompt, MAX_LABEL_CHARS));
+        element(out, "URL", &input.url);
+    };
+    let item = |out: &mut String, item: &InputItem, with_default: bool| {
         out.push_str("<InputItem>");
         element(
-            &mut out,
+            out,
             "DisplayName",
             &cut(&item.display_name, MAX_LABEL_CHARS),
         );
-        element(&mut out, "QueryStringParam", &item.param);
-        element(
-            &mut out,
-            "DefaultValue",
-            &cut(&item.default_value, MAX_LABEL_CHARS),
-        );
-        element(&mut out, "InputFlags", item.flags.as_str());
+        element(out, "QueryStringParam", &cut(&item.param, MAX_LABEL_CHARS));
+        let default = if with_default {
+            cut(&item.default_value, MAX_LABEL_CHARS)
+        } else {
+            String::new()
+        };
+        element(out, "DefaultValue", &default);
+        element(out, "InputFlags", item.flags.as_str());
         out.push_str("</InputItem>");
+    };
+    const END: &str = "</CiscoIPPhoneInput>";
+    // Default values are a convenience: they go first when the form would not fit, then the
+    // last fields.
+    for with_default in [true, false] {
+        let mut out = String::with_capacity(1024);
+        head(&mut out);
+        let mut fitted = 0;
+        for i in input.items.iter().take(MAX_INPUT_ITEMS) {
+            let mut one = String::new();
+            item(&mut one, i, with_default);
+            if out.len() + one.len() + END.len() > MAX_OBJECT_BYTES {
+                break;
+            }
+            out.push_str(&one);
+            fitted += 1;
+        }
+        if fitted == input.items.len().min(MAX_INPUT_ITEMS) || !with_default {
+            out.push_str(END);
+            return out;
+        }
     }
-    out.push_str("</CiscoIPPhoneInput>");
-    out
+    unreachable!("the second pass always returns")
 }
 
 fn render_menu(menu: &Menu) -> String {
@@ -301,56 +324,83 @@ fn render_menu(menu: &Menu) -> String {
     head.push_str("<CiscoIPPhoneMenu>");
     element(&mut head, "Title", &cut(&menu.title, MAX_LABEL_CHARS));
     element(&mut head, "Prompt", &cut(&menu.prompt, MAX_LABEL_CHARS));
-    let mut tail = soft_keys(&menu.soft_keys);
-    tail.push_str("</CiscoIPPhoneMenu>");
-    let mut items = String::new();
-    for (i, item) in menu.items.iter().take(MAX_MENU_ITEMS).enumerate() {
-        let mut one = String::from("<MenuItem>");
-        element(&mut one, "Name", &cut(&item.name, MAX_MENU_NAME_CHARS));
-        element(&mut one, "URL", &item.url);
-        one.push_str("</MenuItem>");
-        if i > 0 && head.len() + items.len() + one.len() + tail.len() > MAX_OBJECT_BYTES {
+    const END: &str = "</CiscoIPPhoneMenu>";
+    let items: Vec<String> = menu
+        .items
+        .iter()
+        .take(MAX_MENU_ITEMS)
+        .map(|item| {
+            let mut one = String::from("<MenuItem>");
+            element(&mut one, "Name", &cut(&item.name, MAX_MENU_NAME_CHARS));
+            element(&mut one, "URL", &item.url);
+            one.push_str("</MenuItem>");
+            one
+        })
+        .collect();
+    // The first item (the default profile) always; then the soft keys that fit; then as
+    // many more items as fit.
+    let first = items.first().map_or("", String::as_str);
+    let keys = soft_keys_within(
+        &menu.soft_keys,
+        MAX_OBJECT_BYTES.saturating_sub(head.len() + first.len() + END.len()),
+    );
+    let mut out = head + first;
+    for one in items.iter().skip(1) {
+        if out.len() + one.len() + keys.len() + END.len() > MAX_OBJECT_BYTES {
             break;
         }
-        items.push_str(&one);
+        out.push_str(one);
     }
-    head + &items + &tail
+    out + &keys + END
 }
+
+/// Room kept for a message when soft keys compete with it.
+const MIN_TEXT_BYTES: usize = 400;
 
 fn render_text(text: &Text) -> String {
     let mut head = String::with_capacity(512);
     head.push_str(PROLOG);
     head.push_str("<CiscoIPPhoneText>");
     element(&mut head, "Title", &cut(&text.title, MAX_LABEL_CHARS));
-    let mut tail = soft_keys(&text.soft_keys);
-    tail.push_str("</CiscoIPPhoneText>");
-    let room = MAX_OBJECT_BYTES.saturating_sub(head.len() + tail.len() + "<Text></Text>".len());
+    const END: &str = "</CiscoIPPhoneText>";
+    const TAGS: usize = "<Text></Text>".len();
+    let keys = soft_keys_within(
+        &text.soft_keys,
+        MAX_OBJECT_BYTES.saturating_sub(head.len() + TAGS + MIN_TEXT_BYTES + END.len()),
+    );
+    let room = MAX_OBJECT_BYTES - (head.len() + keys.len() + TAGS + END.len());
     let mut body = String::new();
     element(&mut body, "Text", &text.text);
-    if body.len() > room + "<Text></Text>".len() {
-        // Cut by characters until the escaped text fits, keeping whole characters.
-        let mut chars: Vec<char> = text.text.chars().collect();
-        loop {
-            chars.pop();
-            let shortened: String = chars.iter().collect::<String>() + "…";
-            body.clear();
-            element(&mut body, "Text", &shortened);
-            if body.len() <= room + "<Text></Text>".len() || chars.is_empty() {
+    if body.len() > room + TAGS {
+        // Keep whole characters, escaped, while they and an ellipsis fit.
+        const MORE: &str = "…";
+        let mut kept = String::with_capacity(room);
+        let mut buf = [0u8; 4];
+        for c in text.text.chars() {
+            let escaped = escape(&*c.encode_utf8(&mut buf));
+            if kept.len() + escaped.len() + MORE.len() > room {
                 break;
             }
+            kept.push_str(&escaped);
         }
+        body = format!("<Text>{kept}{MORE}</Text>");
     }
-    head + &body + &tail
+    head + &body + &keys + END
 }
 
-fn soft_keys(keys: &[SoftKey]) -> String {
+/// The soft keys, in order, as many as fit in `room` bytes (and at most [`MAX_SOFT_KEYS`]).
+fn soft_keys_within(keys: &[SoftKey], room: usize) -> String {
     let mut out = String::new();
     for key in keys.iter().take(MAX_SOFT_KEYS) {
-        out.push_str("<SoftKeyItem>");
-        element(&mut out, "Name", &cut(&key.name, MAX_LABEL_CHARS));
-        element(&mut out, "URL", &key.url);
-        element(&mut out, "Position", &key.position.to_string());
-        out.push_str("</SoftKeyItem>");
+        let mut one = String::from("<SoftKeyItem>");
+        element(&mut one, "Name", &cut(&key.name, MAX_LABEL_CHARS));
+        element(&mut one, "URL", &key.url);
+        element(&mut one, "Position", &key.position.to_string());
+        one.push_str("</SoftKeyItem>");
+        if out.len() + one.len() > room {
+            break;
+        }
+        out.push_str(&one);
     }
     out
 }

@@ -369,13 +369,17 @@ fn change_form(links: &Links, device: &str) -> PhoneObject {
 /// What the phone shows for a refusal: the words and code (`Please try to login again
 /// (201)`), a Retry key back to where the person started, and Exit.
 fn refusal(error: &PhoneError, retry: Option<String>) -> PhoneObject {
-    let text = match (error, error.code()) {
-        (_, Some(code)) => code.text(),
-        (PhoneError::Off, None) => "Extension Mobility at the phone is turned off".into(),
-        (PhoneError::PinMismatch, None) => "The new PINs differ: try again".into(),
-        (PhoneError::PinTooShort(n), None) => format!("A PIN has at least {n} digits"),
-        (PhoneError::PinUnchanged, None) => "The new PIN is the old one".into(),
-        (_, None) => format!("A PIN is 1 to {} digits", crate::domain::MAX_PIN_DIGITS),
+    let text = match error {
+        PhoneError::Off => "Extension Mobility at the phone is turned off".into(),
+        PhoneError::PinMismatch => "The new PINs differ: try again".into(),
+        PhoneError::PinTooShort(n) => format!("A PIN has at least {n} digits"),
+        PhoneError::PinUnchanged => "The new PIN is the old one".into(),
+        PhoneError::PinNotDigits => {
+            format!("A PIN is 1 to {} digits", crate::domain::MAX_PIN_DIGITS)
+        }
+        coded => coded
+            .code()
+            .map_or_else(|| coded.to_string(), |code| code.text()),
     };
     let mut object = Text::new(TITLE, text);
     if let Some(url) = retry.filter(|_| !matches!(error, PhoneError::Off)) {

@@ -31,6 +31,7 @@ impl PhoneService {
         let now = self.now();
         let (policy, found, users, guard, profiles, occupied) =
             run_read(self.store.as_ref(), move |r| {
+                let policy = r.policy()?;
                 let users = match login_type {
                     LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
                     // Two are enough to know the extension is shared.
@@ -56,7 +57,7 @@ impl PhoneService {
                             r.user_logins(&user_key, now)?,
                             &device_key,
                             &user_key,
-                            r.policy()?.multiple_login,
+                            policy.multiple_login,
                             now,
                         )
                         .err();
@@ -65,7 +66,7 @@ impl PhoneService {
                     _ => (None, Vec::new(), None),
                 };
                 Ok((
-                    r.policy()?,
+                    policy,
                     r.device(&device_key)?,
                     users,
                     guard,

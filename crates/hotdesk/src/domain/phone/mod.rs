@@ -217,7 +217,8 @@ fn required_field(value: Option<&str>) -> Result<&str, PhoneError> {
     }
 }
 
-/// Everything about the requesting phone a phone operation reads first.
+/// The origin of a phone's EM login or logout: its login type. The phone's address travels
+/// in the [`RequestContext`], as the TCP peer, which is what `validate_ip` checks.
 fn phone_origin(login_type: LoginType) -> hotdesk_proto::Origin {
     hotdesk_proto::Origin {
         remote_ip: None,
