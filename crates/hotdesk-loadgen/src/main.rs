@@ -60,6 +60,9 @@ struct DirectoryArgs {
     /// Its certificate.
     #[arg(long, default_value = "apppasswd")]
     certificate: String,
+    /// Give every user a distinct 6-digit PIN, to measure what hashing PINs adds to an import.
+    #[arg(long)]
+    pins: bool,
 }
 
 #[derive(Args)]
@@ -135,7 +138,7 @@ fn main() -> ExitCode {
         Some(Command::Directory(d)) => {
             print!(
                 "{}",
-                directory::render(d.devices, d.users, &d.app, &d.certificate)
+                directory::render(d.devices, d.users, &d.app, &d.certificate, d.pins)
             );
             ExitCode::SUCCESS
         }

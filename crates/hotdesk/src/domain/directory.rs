@@ -388,7 +388,7 @@ pub async fn import(
     }
     // PINs first, and with the key: a PIN that cannot be typed at a phone, or a hash that
     // cannot match under this key, is a mistake in the file, reported before anything is
-    // written. An HMAC costs a microsecond, so this is no slower than a file without PINs.
+    // written. An HMAC costs microseconds, not argon2's milliseconds (BENCHMARKS.md).
     let mut pins = Vec::with_capacity(dir.users.len());
     for u in &dir.users {
         let pin = match &u.pin {

@@ -5,7 +5,7 @@
 //! seconds. What protects a PIN is a key the database does not hold. Each PIN is stored as
 //! an HMAC-SHA-256 under the secret key (`serve --secret-key-file`), over the user's key and
 //! the PIN: a stolen database without the key file tells nothing, not even which users share
-//! a PIN. The HMAC costs a microsecond, so a directory of 100,000 users imports as fast with
+//! a PIN. The HMAC costs microseconds, so a directory of 100,000 users imports about as fast with
 //! PINs as without. Guessing online is stopped by [`after_wrong_pin`]'s lockout, held in the
 //! store so that every node counts the same tries.
 //!
