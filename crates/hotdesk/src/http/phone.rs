@@ -107,11 +107,19 @@ fn is_authority(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
-fn context(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> RequestContext {
-    RequestContext {
+/// What every phone request starts from: its query, where it comes from, and how to build
+/// the URLs of the answer.
+fn request(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> (Params, RequestContext, Links) {
+    let ctx = RequestContext {
         peer: Some(super::client_ip(&state.proxies, peer, headers)),
         via_header: headers.contains_key(header::VIA),
-    }
+    };
+    (Params::parse(query), ctx, Links::new(state, headers))
 }
 
 async fn emapp(
@@ -120,9 +128,7 @@ async fn emapp(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.as_deref());
-    let ctx = context(&state, peer, &headers);
-    let links = Links::new(&state, &headers);
+    let (params, ctx, links) = request(&state, peer, &headers, query.as_deref());
     let phone = &state.phone;
     let device = params.get("device");
     let login_type = params.get("loginType");
@@ -199,9 +205,7 @@ async fn change_credential(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.as_deref());
-    let ctx = context(&state, peer, &headers);
-    let links = Links::new(&state, &headers);
+    let (params, ctx, links) = request(&state, peer, &headers, query.as_deref());
     let device = params.get("device");
     let user = params.get("userid");
     let result = match params.get("action") {

@@ -79,12 +79,12 @@ async fn who_is_on(app: &TestApp, device: &str) -> String {
     app.em(&device_query(device)).await
 }
 
-fn pin_field() -> Field {
+fn field(display_name: &str, param: &str, flags: &str) -> Field {
     Field {
-        display_name: "PIN".into(),
-        param: "pin".into(),
+        display_name: display_name.into(),
+        param: param.into(),
         default_value: String::new(),
-        flags: "NP".into(),
+        flags: flags.into(),
     }
 }
 
@@ -107,15 +107,7 @@ async fn a_user_with_one_profile_logs_in_and_out_at_the_phone() {
     );
     assert_eq!(
         fields,
-        vec![
-            Field {
-                display_name: "User ID".into(),
-                param: "userid".into(),
-                default_value: String::new(),
-                flags: "A".into(),
-            },
-            pin_field()
-        ]
+        vec![field("User ID", "userid", "A"), field("PIN", "pin", "NP")]
     );
     desk.submit(&[("User ID", "one"), ("PIN", "12345")]).await;
     assert_eq!(desk.text(), "one is logged in\nProfile: UserDevProf");
@@ -223,15 +215,7 @@ async fn a_user_logs_in_by_extension() {
     assert_eq!(prompt, "Enter extension and PIN");
     assert_eq!(
         fields,
-        vec![
-            Field {
-                display_name: "Extension".into(),
-                param: "userid".into(),
-                default_value: String::new(),
-                flags: "T".into(),
-            },
-            pin_field()
-        ]
+        vec![field("Extension", "userid", "T"), field("PIN", "pin", "NP")]
     );
     desk.submit(&[("Extension", "3001"), ("PIN", "12345")])
         .await;
@@ -773,17 +757,7 @@ async fn the_pin_is_in_no_url_no_log_line_and_no_row() {
     )
     .unwrap();
     let url = format!("sqlite://{}", db.display());
-    let out = std::process::Command::new(crate::process::BIN)
-        .arg("import")
-        .arg(&file)
-        .args(["--database", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::process::run_ok(&["import", file.to_str().unwrap(), "--database", &url], &[]);
     std::fs::remove_file(&file).unwrap();
     let server = crate::process::start_logging(&url, T0.0, &[], "debug");
 

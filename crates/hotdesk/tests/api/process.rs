@@ -11,6 +11,21 @@ use crate::helpers::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hotdesk");
 
+/// Run the binary with `args` and `envs`; its standard output, once it has succeeded.
+pub fn run_ok(args: &[&str], envs: &[(&str, &Path)]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
@@ -396,19 +411,7 @@ async fn export_and_import_move_an_installation_between_backends() {
     let back = format!("sqlite://{}", dir.path().join("b.db").display());
     // PIN hashes move with the installation only under the same secret key.
     let key = dir.path().join("secret.key");
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .env("HOTDESK_SECRET_KEY_FILE", &key)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_ok(args, &[("HOTDESK_SECRET_KEY_FILE", key.as_path())]);
     // The demo directory, then a policy change, in SQLite.
     let demo = dir.path().join("demo.toml");
     std::fs::write(&demo, hotdesk::domain::directory::DEMO).unwrap();
@@ -526,15 +529,7 @@ fn a_server_with_another_secret_key_refuses_to_start() {
     let db = format!("sqlite://{}", dir.path().join("d.db").display());
     let demo = dir.path().join("demo.toml");
     std::fs::write(&demo, hotdesk::domain::directory::DEMO).unwrap();
-    let out = Command::new(BIN)
-        .args(["import", demo.to_str().unwrap(), "--database", &db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["import", demo.to_str().unwrap(), "--database", &db], &[]);
     let key = dir.path().join("secret.key");
     let text = std::fs::read_to_string(&key).unwrap();
     assert_eq!(text.trim().len(), 64, "{text}");
