@@ -264,7 +264,7 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
                 directory::import(&store, clock.as_ref(), &pin_key, "demo", dir, "demo").await?;
             println!("demo directory loaded: {report}");
             println!(
-                "  app appid (certificate apppasswd, proxy rights); users john, em@cisco.com, em, one (PIN 12345);"
+                "  app appid (certificate apppasswd, proxy rights); users john (extension 1001), em@cisco.com (2001), em, one (3001), each with PIN 12345;"
             );
             println!(
                 "  devices SEP003094C25B15, SEP003094C25B49, SEP402CF4915265; admin admin/change-me"
@@ -291,12 +291,17 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         callback_ca: args.callback_ca.as_deref().map(read).transpose()?,
         trusted_proxies: args.trusted_proxies,
         pin_key,
-        public_url: args.public_url,
+        public_url: args.public_url.clone(),
     };
+    let public_url = args.public_url;
     let app = Application::build(store, clock, &args.listen, options).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, database = %args.db.database, "hotdesk listening");
     println!("hotdesk listening on {scheme}://{addr}");
+    println!(
+        "phone service URL: {}/emapp/EMAppServlet?device=#DEVICENAME#",
+        public_url.unwrap_or_else(|| format!("{scheme}://{addr}"))
+    );
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }
