@@ -31,6 +31,12 @@ pub const MAX_SOFT_KEYS: usize = 8;
 pub const MAX_LABEL_CHARS: usize = 32;
 /// Characters a phone shows of a menu item's name.
 pub const MAX_MENU_NAME_CHARS: usize = 64;
+/// The longest URL a phone follows, in bytes.
+pub const MAX_URL_BYTES: usize = 256;
+
+/// What the phone is sent instead of an object that cannot be made to fit (a URL longer than
+/// a phone follows, which no cutting can mend: names of absurd length in the directory).
+pub const DOES_NOT_FIT: &str = "This screen does not fit the phone";
 
 const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
@@ -262,11 +268,35 @@ impl PhoneCode {
 /// the first (the default profile, which always stays), then soft keys; the end of a long
 /// text (cut with an ellipsis); a form's default values, then its last fields.
 pub fn render(object: &PhoneObject) -> String {
-    match object {
-        PhoneObject::Input(input) => render_input(input),
-        PhoneObject::Menu(menu) => render_menu(menu),
-        PhoneObject::Text(text) => render_text(text),
+    let rendered = if urls(object).iter().any(|u| u.len() > MAX_URL_BYTES) {
+        None
+    } else {
+        Some(match object {
+            PhoneObject::Input(input) => render_input(input),
+            PhoneObject::Menu(menu) => render_menu(menu),
+            PhoneObject::Text(text) => render_text(text),
+        })
+    };
+    match rendered {
+        Some(xml) if xml.len() <= MAX_OBJECT_BYTES => xml,
+        _ => render_text(&Text::new("Extension Mobility", DOES_NOT_FIT).soft_key(SoftKey::exit(3))),
     }
+}
+
+/// Every URL an object holds.
+fn urls(object: &PhoneObject) -> Vec<&str> {
+    let (items, keys): (Vec<&str>, &[SoftKey]) = match object {
+        PhoneObject::Input(i) => (vec![i.url.as_str()], &[]),
+        PhoneObject::Menu(m) => (
+            m.items.iter().map(|i| i.url.as_str()).collect(),
+            &m.soft_keys,
+        ),
+        PhoneObject::Text(t) => (Vec::new(), &t.soft_keys),
+    };
+    items
+        .into_iter()
+        .chain(keys.iter().map(|k| k.url.as_str()))
+        .collect()
 }
 
 fn render_input(input: &Input) -> String {
@@ -514,6 +544,33 @@ mod tests {
         assert!(xml.len() <= MAX_OBJECT_BYTES, "{}", xml.len());
         assert!(xml.contains("…</Text>"));
         assert!(xml.ends_with("<Name>Exit</Name><URL>SoftKey:Exit</URL><Position>3</Position></SoftKeyItem></CiscoIPPhoneText>"));
+    }
+
+    #[test]
+    fn what_cannot_fit_says_so_instead() {
+        let long = format!("http://h/{}", "d".repeat(300));
+        for object in [
+            PhoneObject::Text(Text::new("T", "x").soft_key(SoftKey::new("Logout", &long, 1))),
+            PhoneObject::Input(Input {
+                title: "T".into(),
+                prompt: "P".into(),
+                url: long.clone(),
+                items: Vec::new(),
+            }),
+        ] {
+            let xml = render(&object);
+            assert!(
+                xml.contains(&format!("<Text>{DOES_NOT_FIT}</Text>")),
+                "{xml}"
+            );
+        }
+        // A URL of exactly the limit is fine.
+        let edge = format!("http://h/{}", "d".repeat(MAX_URL_BYTES - 9));
+        assert_eq!(edge.len(), MAX_URL_BYTES);
+        let xml = render(&PhoneObject::Text(
+            Text::new("T", "x").soft_key(SoftKey::new("Logout", edge, 1)),
+        ));
+        assert!(!xml.contains(DOES_NOT_FIT));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Property tests of the phone objects: whatever the texts (names and descriptions come from the
 //! directory, so from anyone with admin rights), [`render`] yields well-formed XML within what
 //! older phones accept: at most 4,000 bytes, 5 input items, 100 menu items, 8 soft keys, and the
-//! first menu item (the default profile) always there.
+//! first menu item (the default profile) always there; or, when a URL is longer than a phone
+//! follows, a message that says the screen does not fit.
 
 use hotdesk_proto::phone::{
-    Input, InputFlags, InputItem, MAX_OBJECT_BYTES, Menu, MenuItem, PhoneObject, SoftKey, Text,
-    render,
+    DOES_NOT_FIT, Input, InputFlags, InputItem, MAX_OBJECT_BYTES, MAX_URL_BYTES, Menu, MenuItem,
+    PhoneObject, SoftKey, Text, render,
 };
 use proptest::prelude::*;
 use quick_xml::Reader;
@@ -40,9 +41,13 @@ fn text(max: usize) -> impl Strategy<Value = String> {
     .prop_map(|c| c.into_iter().collect())
 }
 
-/// A URL as the service builds them: at most 256 bytes.
+/// A URL as the service builds them, sometimes past the 256 bytes a phone follows.
 fn url() -> impl Strategy<Value = String> {
-    "[a-z0-9&=?]{0,200}".prop_map(|q| format!("http://em.example:8080/emapp/EMAppServlet?{q}"))
+    prop_oneof![
+        9 => "[a-z0-9&=?]{0,200}",
+        1 => "[a-z0-9&=?]{200,240}",
+    ]
+    .prop_map(|q| format!("http://em.example:8080/emapp/EMAppServlet?{q}"))
 }
 
 fn soft_keys() -> impl Strategy<Value = Vec<SoftKey>> {
@@ -82,6 +87,8 @@ proptest! {
         keys in soft_keys(),
     ) {
         let first = items[0].0.clone();
+        let too_long = items.iter().any(|(_, u)| u.len() > MAX_URL_BYTES)
+            || keys.iter().any(|k| k.url.len() > MAX_URL_BYTES);
         let menu = Menu {
             title,
             prompt,
@@ -89,6 +96,11 @@ proptest! {
             soft_keys: keys,
         };
         let xml = render(&PhoneObject::Menu(menu));
+        if too_long {
+            prop_assert!(xml.contains(DOES_NOT_FIT));
+            check(&xml, "Text");
+            return Ok(());
+        }
         let n = check(&xml, "MenuItem");
         prop_assert!((1..=100).contains(&n), "{n} items");
         let shown: String = first.chars().take(64).collect();

@@ -93,8 +93,6 @@ struct AdminAdd {
     role: String,
     #[command(flatten)]
     db: Database,
-    #[command(flatten)]
-    key: SecretKey,
 }
 
 #[derive(Args)]
@@ -334,7 +332,8 @@ async fn admin_add(args: AdminAdd) -> anyhow::Result<()> {
         "no password: set HOTDESK_ADMIN_PASSWORD or give it on stdin"
     );
     let role = Role::parse(&args.role).context("unknown role")?;
-    let pin_key = args.key.load(&args.db.database)?;
+    // An admin account holds no PIN: no key file is needed, and none is made or bound.
+    let pin_key = crate::domain::pin::PinKey::default();
     let store = open_for_command(&args.db.database).await?;
     // The same upsert as an import of one `[[admins]]` entry, with its configChange event.
     let file = directory::DirectoryFile {

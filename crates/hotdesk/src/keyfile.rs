@@ -71,19 +71,30 @@ fn parse(path: &Path, text: &str) -> anyhow::Result<PinKey> {
     Ok(PinKey::from_bytes(bytes))
 }
 
+/// Write a new key beside `path`, durable, then link it into place: a process that reads
+/// `path` finds a whole key or none, and two processes making it at once end with one key.
 fn create(path: &Path) -> anyhow::Result<PinKey> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
-    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create the folder {}", parent.display()))?;
     let mut key = [0u8; 32];
     rand::fill(&mut key);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = match options.open(path) {
-        Ok(f) => f,
+    let name = path
+        .file_name()
+        .map_or("secret.key".into(), |n| n.to_string_lossy());
+    let temp = parent.join(format!(
+        ".{name}.{}.{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let written = write_private(&temp, format!("{}\n", hex(&key)).as_bytes());
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {}
         // Another node or process made it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path)
@@ -94,15 +105,27 @@ fn create(path: &Path) -> anyhow::Result<PinKey> {
             return Err(e)
                 .with_context(|| format!("cannot create the secret key file {}", path.display()));
         }
-    };
-    file.write_all(format!("{}\n", hex(&key)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
+    }
+    // The name must survive a power loss as the database's record of the key id will.
+    if let Ok(dir) = std::fs::File::open(parent) {
+        let _ = dir.sync_all();
+    }
     tracing::warn!(
         file = %path.display(),
-        "created a new secret key for PINs: back it up with the database, and give every node the same file"
+        "created a new secret key for PINs: back it up (apart from the database backups), and give every node the same file"
     );
     Ok(PinKey::from_bytes(key))
+}
+
+/// A new file readable by its owner only, written and flushed to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(unix)]
@@ -140,6 +163,18 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_key_made_by_someone_else_first_is_the_one_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let theirs = load_or_create(&path).unwrap();
+        // A second maker that lost the race to the name (the file appeared after it looked).
+        let ours = create(&path).unwrap();
+        assert_eq!(ours.id(), theirs.id());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
     }
 
     #[test]

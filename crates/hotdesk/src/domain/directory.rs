@@ -210,11 +210,11 @@ pub(crate) fn check_extension(ext: &str) -> Result<(), String> {
     }
 }
 
-/// Store a user that was `old`. A new PIN ends the lockout of the old one: whoever set it
-/// (an administrator, an import) knows the user has it.
-pub(crate) fn put_user(tx: &mut dyn Tx, user: &User, old: Option<&User>) -> StoreResult<bool> {
+/// Store a user; `pin_set` ends a lockout of the user's PIN: whoever set the PIN knows the
+/// user has it.
+pub(crate) fn put_user(tx: &mut dyn Tx, user: &User, pin_set: bool) -> StoreResult<bool> {
     let created = tx.upsert_user(user)?;
-    if old.is_some_and(|o| o.pin_hash != user.pin_hash) {
+    if pin_set && !created {
         tx.put_pin_guard(&Key::of(&user.id), None)?;
     }
     Ok(created)
@@ -406,7 +406,6 @@ pub async fn import(
         }
         pins.push(pin);
     }
-    super::pin::bind_key(store.as_ref(), pin_key).await?;
 
     // argon2 is slow on purpose; hash on a blocking thread, all at once.
     let prepared = tokio::task::spawn_blocking(move || Prepared {
@@ -462,8 +461,9 @@ pub async fn import(
     let now = clock.now();
     let file_name = file.to_string();
     let actor = actor.to_string();
+    let pin_key = pin_key.clone();
     run_tx(store.as_ref(), move |tx| {
-        apply(tx, prepared.clone(), &file_name, &actor, now)
+        apply(tx, prepared.clone(), &pin_key, &file_name, &actor, now)
     })
     .await?
 }
@@ -471,11 +471,18 @@ pub async fn import(
 fn apply(
     tx: &mut dyn Tx,
     p: Prepared,
+    pin_key: &PinKey,
     file: &str,
     actor: &str,
     now: super::clock::Timestamp,
 ) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
     let mut report = ImportReport::default();
+    // PIN hashes are stored only under the database's key, which they bind on a new database.
+    if p.users.iter().any(|(_, pin, _)| pin.is_some())
+        && let Err(e) = super::pin::bind_key_in(tx, pin_key)?
+    {
+        return Ok(Err(e.into()));
+    }
     // Profiles first: users name them, and a user may name one defined further down the file.
     let mut profile_names: HashMap<Key, String> = HashMap::new();
     for profile in &p.profiles {
@@ -545,7 +552,9 @@ fn apply(
             profiles,
             id: entry.id,
         };
-        bump(&mut report.users, put_user(tx, &user, old.as_ref())?);
+        // A re-import of the same file (same PIN, same hash) ends no lockout.
+        let pin_set = old.as_ref().is_some_and(|o| o.pin_hash != user.pin_hash);
+        bump(&mut report.users, put_user(tx, &user, pin_set)?);
     }
     for (username, password, role) in p.admins {
         let old = tx.admin(&Key::of(&username))?;

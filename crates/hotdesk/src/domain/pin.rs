@@ -147,7 +147,14 @@ impl PinKey {
             };
         }
         if super::secrets::is_hash(given) {
-            return Ok(given.to_string());
+            // The previous release's PIN hashes (an export of it) are taken as they are, and
+            // rewritten under the key at their first use; a costlier one would let whoever
+            // types at a phone make this server run it.
+            return if super::secrets::is_hash_of_default_cost(given) {
+                Ok(given.to_string())
+            } else {
+                Err("an argon2 PIN hash must have the default cost (m=19456, t=2, p=1)".into())
+            };
         }
         check_digits(given)?;
         Ok(self.hash(user, given))
@@ -167,36 +174,50 @@ pub fn check_digits(pin: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the user's PIN is refused at `now`, right or wrong.
+/// Whether the user's PIN is locked at `now`: refused, right or wrong.
 pub fn is_locked(guard: Option<&PinGuard>, now: Timestamp) -> bool {
     guard.is_some_and(|g| g.locked_until.is_some_and(|until| now < until))
 }
 
-/// The guard after one more wrong PIN at `now`, and whether this one locked the PIN. Wrong
-/// PINs count from the first of a 15-minute window; the fifth within it locks the PIN for 15
-/// minutes; after the window or the lockout, counting starts over.
-pub fn after_wrong_pin(guard: Option<PinGuard>, now: Timestamp) -> (PinGuard, bool) {
+/// Take one try at the PIN at `now`, before the PIN is checked: the guard with the try
+/// counted, or `None` when the PIN is refused (locked, or [`MAX_WRONG_PINS`] tries already
+/// taken in the window and not proved right). Counting before checking is what keeps a burst
+/// of concurrent guesses, on one node or many, to five checks.
+///
+/// Tries count from the first of a 15-minute window; after the window or a lockout, counting
+/// starts over. A right PIN forgets them all (the caller removes the guard).
+pub fn take_try(guard: Option<PinGuard>, now: Timestamp) -> Option<PinGuard> {
     match guard {
-        Some(g) if is_locked(Some(&g), now) => (g, false),
+        Some(g) if is_locked(Some(&g), now) => None,
         Some(g) if g.locked_until.is_none() && now.0 - g.window_start.0 < GUESS_WINDOW_MS => {
-            let failures = g.failures + 1;
-            let locks = failures >= MAX_WRONG_PINS;
-            let guard = PinGuard {
-                failures,
-                window_start: g.window_start,
-                locked_until: locks.then_some(Timestamp(now.0 + LOCKOUT_MS)),
-            };
-            (guard, locks)
+            (g.failures < MAX_WRONG_PINS).then_some(PinGuard {
+                failures: g.failures + 1,
+                ..g
+            })
         }
-        _ => {
-            let guard = PinGuard {
-                failures: 1,
-                window_start: now,
-                locked_until: None,
-            };
-            (guard, MAX_WRONG_PINS <= 1)
-        }
+        _ => Some(PinGuard {
+            failures: 1,
+            window_start: now,
+            locked_until: None,
+        }),
     }
+}
+
+/// The guard once a try proved wrong at `now`: locked for 15 minutes when it holds
+/// [`MAX_WRONG_PINS`] tries. `Some((guard, true))` when this wrong PIN locked it, `Some((guard,
+/// false))` when nothing changes, `None` when there is no guard (a right PIN cleared it).
+pub fn after_wrong_pin(guard: Option<PinGuard>, now: Timestamp) -> Option<(PinGuard, bool)> {
+    let g = guard?;
+    if g.failures >= MAX_WRONG_PINS && g.locked_until.is_none() {
+        return Some((
+            PinGuard {
+                locked_until: Some(Timestamp(now.0 + LOCKOUT_MS)),
+                ..g
+            },
+            true,
+        ));
+    }
+    Some((g, false))
 }
 
 /// The database was set up with another secret key than the one this process holds.
@@ -214,17 +235,25 @@ pub enum PinKeyError {
 /// Record `key` as the database's PIN key, or check that it is the one recorded: a node (or
 /// an import) with the wrong key file would hash PINs nobody can type.
 pub async fn bind_key(store: &dyn Store, key: &PinKey) -> Result<(), PinKeyError> {
-    let ours = key.id().to_string();
-    let id = ours.clone();
-    let recorded = run_tx(store, move |tx| {
-        tx.claim_pin_key_id(&id).map(Ok::<String, StoreError>)
-    })
-    .await??;
-    if recorded == ours {
+    let key = key.clone();
+    run_tx(store, move |tx| bind_key_in(tx, &key)).await?
+}
+
+/// [`bind_key`] inside the caller's transaction (an import that stores PIN hashes: the key
+/// is recorded with them, or not at all).
+pub(crate) fn bind_key_in(
+    tx: &mut dyn super::store::Tx,
+    key: &PinKey,
+) -> Result<Result<(), PinKeyError>, StoreError> {
+    let recorded = tx.claim_pin_key_id(key.id())?;
+    Ok(if recorded == key.id() {
         Ok(())
     } else {
-        Err(PinKeyError::Mismatch { ours, recorded })
-    }
+        Err(PinKeyError::Mismatch {
+            ours: key.id().to_string(),
+            recorded,
+        })
+    })
 }
 
 fn keyed(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
@@ -291,6 +320,12 @@ mod tests {
         assert_eq!(key.storable(&user, &h).unwrap(), h);
         let argon = super::super::secrets::hash("1");
         assert_eq!(key.storable(&user, &argon).unwrap(), argon);
+        let costly = argon.replace("m=19456,t=2", "m=19456,t=50");
+        assert!(
+            key.storable(&user, &costly)
+                .unwrap_err()
+                .contains("default cost")
+        );
         let foreign = PinKey::from_bytes([3; 32]).hash(&user, "1");
         assert!(
             key.storable(&user, &foreign)
@@ -306,30 +341,54 @@ mod tests {
     #[test]
     fn five_wrong_pins_in_fifteen_minutes_lock_for_fifteen() {
         let t = |min: i64| Timestamp(1_000_000_000 + min * 60_000);
+        // One wrong PIN: take a try, then learn it was wrong.
+        let wrong = |guard: Option<PinGuard>, at: Timestamp| {
+            let taken = take_try(guard, at).expect("a try is allowed");
+            after_wrong_pin(Some(taken), at).unwrap()
+        };
         let mut guard = None;
         for i in 0..4 {
-            let (g, locked) = after_wrong_pin(guard, t(i * 3));
-            assert!(!locked);
-            assert!(!is_locked(Some(&g), t(i * 3)));
+            let (g, locked) = wrong(guard, t(i * 3));
+            assert!(!locked && !is_locked(Some(&g), t(i * 3)));
             guard = Some(g);
         }
-        let (g, locked) = after_wrong_pin(guard, t(14));
+        let (g, locked) = wrong(guard, t(14));
         assert!(locked, "the fifth within the window locks");
-        assert!(is_locked(Some(&g), t(14)));
-        assert!(is_locked(Some(&g), t(28)));
+        assert!(is_locked(Some(&g), t(14)) && is_locked(Some(&g), t(28)));
         assert!(!is_locked(Some(&g), t(29)), "15 minutes after the fifth");
-        // Wrong PINs while locked change nothing; after the lock, counting starts over.
-        assert_eq!(after_wrong_pin(Some(g), t(20)), (g, false));
-        let (fresh, locked) = after_wrong_pin(Some(g), t(29));
-        assert!(!locked);
-        assert_eq!(fresh.failures, 1);
+        assert_eq!(take_try(Some(g), t(20)), None, "locked: no try");
+        assert_eq!(after_wrong_pin(Some(g), t(20)), Some((g, false)));
+        assert_eq!(
+            take_try(Some(g), t(29)).unwrap().failures,
+            1,
+            "counting starts over"
+        );
         // Four wrong, then the window passes: the fifth starts a new count.
         let mut guard = None;
         for i in 0..4 {
-            guard = Some(after_wrong_pin(guard, t(i)).0);
+            guard = Some(wrong(guard, t(i)).0);
         }
-        let (g, locked) = after_wrong_pin(guard, t(15));
+        let (g, locked) = wrong(guard, t(15));
         assert!(!locked);
         assert_eq!(g.failures, 1);
+    }
+
+    #[test]
+    fn tries_in_flight_count_before_they_are_checked() {
+        let now = Timestamp(5_000);
+        let mut guard = None;
+        for n in 1..=MAX_WRONG_PINS {
+            let g = take_try(guard, now).unwrap();
+            assert_eq!(g.failures, n);
+            guard = Some(g);
+        }
+        assert_eq!(
+            take_try(guard, now),
+            None,
+            "a sixth concurrent try is refused"
+        );
+        // A right PIN among them clears the guard; the wrong ones landing after it count
+        // nothing.
+        assert_eq!(after_wrong_pin(None, now), None);
     }
 }

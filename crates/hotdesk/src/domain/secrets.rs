@@ -63,6 +63,23 @@ pub fn is_hash(value: &str) -> bool {
     value.starts_with("$argon2") && PasswordHash::new(value).is_ok()
 }
 
+/// Whether `value` is an argon2 hash whose cost is at most this build's (the previous
+/// release's PIN hashes are): one that would cost more to check is refused where it could
+/// be made to run on demand.
+pub fn is_hash_of_default_cost(value: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(value) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let ours = argon2::Params::default();
+    is_hash(value)
+        && params.m_cost() <= ours.m_cost()
+        && params.t_cost() <= ours.t_cost()
+        && params.p_cost() <= ours.p_cost()
+}
+
 /// Check a presented secret against a stored hash. Slow: call from a blocking thread.
 pub fn verify(secret: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {

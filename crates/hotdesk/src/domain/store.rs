@@ -153,8 +153,9 @@ pub trait Tx {
     fn insert_phone_menu(&mut self, menu: &PhoneMenu) -> StoreResult<()>;
     /// Delete the menu with this token hash and return it: a menu is used once.
     fn take_phone_menu(&mut self, token_hash: &str) -> StoreResult<Option<PhoneMenu>>;
-    /// Delete the menus that expired at or before `now`; returns how many.
-    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64>;
+    /// Delete the menus of `device` (as provisioned) and every menu that expired at or before
+    /// `now`; returns how many.
+    fn remove_phone_menus(&mut self, device: &str, now: Timestamp) -> StoreResult<u64>;
     /// Record `key_id` as the id of the key PINs are hashed under, unless one is recorded
     /// already; returns the recorded one.
     fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String>;
@@ -195,7 +196,6 @@ pub trait Reader {
     ) -> StoreResult<(u64, Vec<Key>)>;
     /// Up to `limit` users whose primary extension is `extension`, by key.
     fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>>;
-    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>>;
 }
 
 /// A read job. See [`run_read`] for the typed way to build one.

@@ -141,7 +141,9 @@ async fn emapp(
                 .login(device, login_type, user, params.get("pin"), &ctx)
                 .await
                 .map(|outcome| match outcome {
-                    LoginOutcome::LoggedIn(done) => logged_in(&links, &done, "Logged in"),
+                    LoginOutcome::LoggedIn(done) => {
+                        logged_in(&links, &done, "Logged in", retry_type)
+                    }
                     LoginOutcome::ChooseProfile {
                         device,
                         user,
@@ -161,7 +163,7 @@ async fn emapp(
                     &ctx,
                 )
                 .await
-                .map(|done| logged_in(&links, &done, "Logged in"));
+                .map(|done| logged_in(&links, &done, "Logged in", retry_type));
             ("profile", None, result)
         }
         Some("logout") => {
@@ -171,7 +173,7 @@ async fn emapp(
                     Text::new(TITLE, format!("{} is logged out", ended.user))
                         .soft_key(SoftKey::new(
                             "Login",
-                            links.start(&ended.device, LoginType::UserId),
+                            links.start(&ended.device, retry_type),
                             1,
                         ))
                         .soft_key(SoftKey::exit(3)),
@@ -181,7 +183,7 @@ async fn emapp(
         }
         _ => {
             let result = phone
-                .screen(device, login_type)
+                .screen(device, login_type, &ctx)
                 .await
                 .map(|screen| match screen {
                     Screen::LoginForm {
@@ -189,7 +191,7 @@ async fn emapp(
                         login_type,
                         last_user,
                     } => login_form(&links, &device, login_type, last_user.as_deref()),
-                    Screen::LoggedIn(current) => logged_in(&links, &current, TITLE),
+                    Screen::LoggedIn(current) => logged_in(&links, &current, TITLE, retry_type),
                 });
             ("screen", None, result)
         }
@@ -217,6 +219,7 @@ async fn change_credential(
                 params.get("oldpin"),
                 params.get("newpin"),
                 params.get("newpin2"),
+                &ctx,
             )
             .await
             .map(|id| {
@@ -225,10 +228,11 @@ async fn change_credential(
                         .soft_key(SoftKey::exit(3)),
                 )
             }),
-        _ => match device.map(str::trim).filter(|d| !d.is_empty()) {
-            Some(d) => Ok(change_form(&links, d)),
-            None => Err(PhoneError::NoDevice),
-        },
+        _ => state
+            .phone
+            .change_pin_form(device, &ctx)
+            .await
+            .map(|device| change_form(&links, &device)),
     };
     log_outcome("changePin", device, user, result.as_ref().err(), &ctx);
     let object = result.unwrap_or_else(|e| {
@@ -316,7 +320,8 @@ fn profile_menu(
     })
 }
 
-fn logged_in(links: &Links, current: &LoggedIn, title: &str) -> PhoneObject {
+/// Who is logged in, with a Logout key that keeps the phone's login type for the next person.
+fn logged_in(links: &Links, current: &LoggedIn, title: &str, login_type: LoginType) -> PhoneObject {
     let who = match &current.name {
         Some(name) => format!("{name} ({})", current.user),
         None => current.user.clone(),
@@ -332,6 +337,7 @@ fn logged_in(links: &Links, current: &LoggedIn, title: &str) -> PhoneObject {
                 EMAPP,
                 &[
                     ("device", current.device.as_str()),
+                    ("loginType", login_type.as_str()),
                     ("action", "logout"),
                     ("user", current.user.as_str()),
                 ],

@@ -620,9 +620,7 @@ pub(crate) async fn pin_guards_and_hashes_are_kept_per_user(store: &dyn Store) {
     })
     .await;
     assert!(set && !missing);
-    let read = run_read(store, |r| r.pin_guard(&Key::of("anna")))
-        .await
-        .unwrap();
+    let read = write(store, |tx| tx.pin_guard(&Key::of("anna"))).await;
     assert_eq!(read, Some(guard));
     assert_eq!(
         store
@@ -647,9 +645,7 @@ pub(crate) async fn pin_guards_and_hashes_are_kept_per_user(store: &dyn Store) {
     assert_eq!(in_tx, Some(later));
     write(store, |tx| tx.put_pin_guard(&Key::of("anna"), None)).await;
     assert_eq!(
-        run_read(store, |r| r.pin_guard(&Key::of("anna")))
-            .await
-            .unwrap(),
+        write(store, |tx| tx.pin_guard(&Key::of("anna"))).await,
         None
     );
     write(store, move |tx| {
@@ -658,9 +654,7 @@ pub(crate) async fn pin_guards_and_hashes_are_kept_per_user(store: &dyn Store) {
     })
     .await;
     assert_eq!(
-        run_read(store, |r| r.pin_guard(&Key::of("anna")))
-            .await
-            .unwrap(),
+        write(store, |tx| tx.pin_guard(&Key::of("anna"))).await,
         None
     );
 }
@@ -687,12 +681,26 @@ pub(crate) async fn a_phone_menu_is_taken_once(store: &dyn Store) {
     assert_eq!(second, None);
     let (removed, left) = write(store, |tx| {
         Ok((
-            tx.remove_expired_phone_menus(Timestamp(200))?,
+            tx.remove_phone_menus("SEP2", Timestamp(200))?,
             tx.take_phone_menu("h2")?,
         ))
     })
     .await;
     assert_eq!((removed, left), (1, None), "due at its instant");
+    let (m3, m4) = (menu("h3", 900), menu("h4", 900));
+    let (removed, left) = write(store, move |tx| {
+        tx.insert_phone_menu(&m3)?;
+        tx.insert_phone_menu(&PhoneMenu {
+            device: "SEP2".into(),
+            ..m4.clone()
+        })?;
+        Ok((
+            tx.remove_phone_menus("SEP1", Timestamp(200))?,
+            tx.take_phone_menu("h4")?.is_some(),
+        ))
+    })
+    .await;
+    assert_eq!((removed, left), (1, true), "only that device's live menus");
 }
 
 pub(crate) async fn the_first_pin_key_recorded_stays(store: &dyn Store) {

@@ -720,9 +720,27 @@ async fn the_em_rules_of_the_policy_apply_at_the_phone_too() {
     )
     .await;
     let mut desk = phone(&app, DESK);
-    log_in(&mut desk, "one", "12345").await;
+    desk.open_service().await;
     assert_eq!(desk.text(), "Untrusted IP address (28)");
+    // From an untrusted address no PIN is even tried: right or wrong, the answer is 28, and
+    // wrong ones lock nobody.
+    for pin in [
+        "11111", "22222", "33333", "44444", "55555", "66666", "12345",
+    ] {
+        desk.open(&format!(
+            "{}/emapp/EMAppServlet?device={DESK}&action=login&userid=one&pin={pin}",
+            app.base
+        ))
+        .await;
+        assert_eq!(desk.text(), "Untrusted IP address (28)");
+    }
+    let mut change = Phone::new(&app.client, &app.base, CHANGE_PIN, DESK);
+    change.open_service().await;
+    assert_eq!(change.text(), "Untrusted IP address (28)");
     app.import("[policy]\nvalidate_ip = false\n").await;
+    log_in(&mut desk, "one", "12345").await;
+    assert_eq!(desk.text(), "one is logged in\nProfile: UserDevProf");
+    desk.press("Logout").await;
     log_in(&mut desk, "lost", "4444").await;
     assert_eq!(desk.text(), "Device profile not found (12)");
     // One phone per user, auto-logout: the phone login ends the other, as any login does.
@@ -876,4 +894,46 @@ async fn the_admin_api_sets_the_phone_policy() {
         "{}",
         user.body
     );
+}
+
+#[tokio::test]
+async fn a_new_menu_ends_the_phones_earlier_one() {
+    let app = people().await;
+    let mut desk = phone(&app, DESK);
+    log_in(&mut desk, "tri", "2580").await;
+    let earlier = desk.menu_item(2);
+    // Somebody else (or the same person again) logs in at the same phone.
+    log_in(&mut desk, "john", "12345").await;
+    let later = desk.menu_item(1);
+    desk.open(&earlier.url).await;
+    assert_eq!(desk.text(), "Please try to login again (201)");
+    desk.open(&later.url).await;
+    assert_eq!(
+        desk.text(),
+        "John Doe (john) is logged in\nProfile: DPJOHNIPC"
+    );
+}
+
+#[tokio::test]
+async fn a_screen_that_cannot_fit_a_phone_says_so() {
+    let long = format!("SEP{}", "A".repeat(300));
+    let app = spawn_app_with(&format!("[[devices]]\nname = \"{long}\"\n")).await;
+    let mut desk = phone(&app, &long);
+    desk.open_service().await;
+    assert_eq!(desk.text(), hotdesk_proto::phone::DOES_NOT_FIT);
+}
+
+#[tokio::test]
+async fn a_logout_by_extension_leads_back_to_the_extension_form() {
+    let app = people().await;
+    let mut desk = Phone::new(&app.client, &app.base, SERVICE_DN, DESK);
+    desk.open_service().await;
+    desk.submit(&[("Extension", "3001"), ("PIN", "12345")])
+        .await;
+    desk.press("Logout").await;
+    assert_eq!(desk.text(), "one is logged out");
+    let Screen::Input { fields, .. } = desk.press("Login").await.clone() else {
+        panic!("{:?}", desk.screen)
+    };
+    assert_eq!(fields[0].display_name, "Extension");
 }

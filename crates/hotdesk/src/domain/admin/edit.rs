@@ -232,7 +232,7 @@ pub(crate) fn apply(
             format!("{} {name}", edit.kind.element()),
         )),
         (Op::Delete, Some(old)) => delete(tx, &old, &key, actor, now)?.map(|()| None),
-        (op, old) => match merge(tx, edit, old.clone(), &name)? {
+        (op, old) => match merge(tx, edit, old, &name)? {
             Ok(object) => {
                 if op == Op::Update
                     && let Object::Admin(a) = &object
@@ -240,7 +240,9 @@ pub(crate) fn apply(
                 {
                     return Ok(Err(e));
                 }
-                store(tx, &object, old.as_ref())?;
+                let pin_set =
+                    matches!(edit.fields.get("pin"), Some(Value::Text(t)) if !t.is_empty());
+                store(tx, &object, pin_set)?;
                 Ok(Some(object))
             }
             Err(e) => Err(e),
@@ -283,16 +285,11 @@ fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<O
     })
 }
 
-fn store(tx: &mut dyn Tx, object: &Object, old: Option<&Object>) -> StoreResult<()> {
+/// `pin_set`: the edit gave a user a PIN (which ends its lockout).
+fn store(tx: &mut dyn Tx, object: &Object, pin_set: bool) -> StoreResult<()> {
     match object {
         Object::Application(a) => tx.upsert_app(a)?,
-        Object::User(u) => {
-            let old = match old {
-                Some(Object::User(o)) => Some(o),
-                _ => None,
-            };
-            put_user(tx, u, old)?
-        }
+        Object::User(u) => put_user(tx, u, pin_set)?,
         Object::DeviceProfile(p) => tx.upsert_profile(p)?,
         Object::Device(d) => tx.upsert_device(d)?,
         Object::Admin(a) => tx.upsert_admin(a)?,

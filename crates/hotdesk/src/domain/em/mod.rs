@@ -27,6 +27,7 @@ use super::store::{Store, run_read};
 pub use auth::Caller;
 pub(crate) use expiry::{end_login, expire_due};
 pub(crate) use login::may_take;
+pub(crate) use origin::check_origin;
 
 /// What the wire knows about a request besides its XML.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,7 @@ use crate::domain::model::Policy;
 
 /// Check where a login or logout comes from. The phone's address is `remoteIPAddr` when a
 /// trusted front end (an authenticated app) passes it, else the TCP peer.
-pub(super) fn check_origin(
+pub(crate) fn check_origin(
     policy: &Policy,
     origin: &Origin,
     ctx: &RequestContext,

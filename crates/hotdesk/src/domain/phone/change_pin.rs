@@ -1,6 +1,10 @@
 //! The change-PIN service (`ChangeCredentialServlet`): user ID, old PIN, new PIN twice.
 
-use super::{PHONE, PhoneError, PhoneService, check_device, required_device, required_field};
+use super::{
+    LoginType, PHONE, PhoneError, PhoneService, check_device, phone_origin, required_device,
+    required_field,
+};
+use crate::domain::em::{RequestContext, check_origin};
 use crate::domain::error::EmError;
 use crate::domain::model::{EventKind, Key, MAX_PIN_DIGITS, NewEvent};
 use crate::domain::pin;
@@ -8,9 +12,28 @@ use crate::domain::run_tx;
 use crate::domain::store::run_read;
 
 impl PhoneService {
-    /// The new PIN is checked first (digits, `policy.min_pin_length`, typed the same twice,
-    /// not the old one), so a typing slip costs no PIN try; then the old PIN, with the same
-    /// lockout as a login. The change and its event commit together, and end any lockout.
+    /// The form of the change-PIN service: shown on a device that takes EM logins, from an
+    /// address the policy trusts, as the login form is.
+    pub async fn change_pin_form(
+        &self,
+        device: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<String, PhoneError> {
+        let device = required_device(device)?;
+        let key = Key::of(&device);
+        let (policy, found) = run_read(self.store.as_ref(), move |r| {
+            Ok((r.policy()?, r.device(&key)?))
+        })
+        .await?;
+        check_device(&policy, found.as_ref(), &device)?;
+        check_origin(&policy, &phone_origin(LoginType::UserId), ctx)?;
+        Ok(found.map_or(device, |d| d.name))
+    }
+
+    /// After the device and the address (as for a login) and the user (23), the new PIN is
+    /// checked (digits, `policy.min_pin_length`, typed the same twice, not the old one), so a
+    /// typing slip costs no PIN try; then the old PIN, with the same lockout as a login. The
+    /// change and its event commit together, and end any lockout.
     pub async fn change_pin(
         &self,
         device: Option<&str>,
@@ -18,6 +41,7 @@ impl PhoneService {
         old: Option<&str>,
         new: Option<&str>,
         again: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<String, PhoneError> {
         let device = required_device(device)?;
         let typed = required_field(id)?.trim().to_string();
@@ -27,16 +51,12 @@ impl PhoneService {
             required_field(again)?,
         );
         let (device_key, user_key) = (Key::of(&device), Key::of(&typed));
-        let (policy, found, user, guard) = run_read(self.store.as_ref(), move |r| {
-            Ok((
-                r.policy()?,
-                r.device(&device_key)?,
-                r.user(&user_key)?,
-                r.pin_guard(&user_key)?,
-            ))
+        let (policy, found, user) = run_read(self.store.as_ref(), move |r| {
+            Ok((r.policy()?, r.device(&device_key)?, r.user(&user_key)?))
         })
         .await?;
         check_device(&policy, found.as_ref(), &device)?;
+        check_origin(&policy, &phone_origin(LoginType::UserId), ctx)?;
         let user = user.ok_or_else(|| EmError::UserNotFound(typed.clone()))?;
         if new != again {
             return Err(PhoneError::PinMismatch);
@@ -51,7 +71,7 @@ impl PhoneService {
         if new == old {
             return Err(PhoneError::PinUnchanged);
         }
-        self.check_pin(&user, guard, old, &device).await?;
+        self.check_pin(&user, old, &device).await?;
         let key = Key::of(&user.id);
         let hash = self.pin_key.hash(&key, new);
         let now = self.now();

@@ -5,15 +5,15 @@ use super::{
     LoggedIn, LoginOutcome, LoginType, PHONE, PhoneError, PhoneService, ProfileChoice,
     check_device, phone_origin, required_device, required_field,
 };
-use crate::domain::em::{RequestContext, may_take};
+use crate::domain::em::{RequestContext, check_origin, may_take};
 use crate::domain::error::EmError;
 use crate::domain::model::{Key, User};
 use crate::domain::store::run_read;
 
 impl PhoneService {
-    /// Codes in this order: 207, 215, 202 (blank), the device (11, 22), the user (23, or 216
-    /// for a shared extension), the PIN (201), a profile (12), then the EM login's own (18,
-    /// 25, ...; checked before a profile menu is offered too).
+    /// Codes in this order: 207, 215, 202 (blank), the device (11, 22), the address (28, 30),
+    /// the user (23, or 216 for a shared extension), the PIN (201), a profile (12), then the EM
+    /// login's own (18, 25, 26; checked before a profile menu is offered too).
     pub async fn login(
         &self,
         device: Option<&str>,
@@ -29,60 +29,55 @@ impl PhoneService {
         let device_key = Key::of(&device);
         let wanted = typed.clone();
         let now = self.now();
-        let (policy, found, users, guard, profiles, occupied) =
-            run_read(self.store.as_ref(), move |r| {
-                let policy = r.policy()?;
-                let users = match login_type {
-                    LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
-                    // Two are enough to know the extension is shared.
-                    LoginType::Extension => r.users_with_extension(&wanted, 2)?,
-                };
-                let (guard, profiles, occupied) = match users.as_slice() {
-                    [user] => {
-                        let mut profiles = Vec::with_capacity(user.profiles.len());
-                        for name in &user.profiles {
-                            if let Some(p) = r.profile(&Key::of(name))? {
-                                profiles.push(ProfileChoice {
-                                    name: p.name,
-                                    description: p.description,
-                                });
-                            }
+        let (policy, found, users, profiles, occupied) = run_read(self.store.as_ref(), move |r| {
+            let policy = r.policy()?;
+            let users = match login_type {
+                LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
+                // Two are enough to know the extension is shared.
+                LoginType::Extension => r.users_with_extension(&wanted, 2)?,
+            };
+            let (profiles, occupied) = match users.as_slice() {
+                [user] => {
+                    let mut profiles = Vec::with_capacity(user.profiles.len());
+                    for name in &user.profiles {
+                        if let Some(p) = r.profile(&Key::of(name))? {
+                            profiles.push(ProfileChoice {
+                                name: p.name,
+                                description: p.description,
+                            });
                         }
-                        let user_key = Key::of(&user.id);
-                        // Whether the login could land, as the EM login will check it: a person
-                        // is not asked to pick a profile for a login that would be refused.
-                        let current = r.device_state(&device_key, now)?.and_then(|s| s.login);
-                        let occupied = may_take(
-                            current.as_ref(),
-                            r.user_logins(&user_key, now)?,
-                            &device_key,
-                            &user_key,
-                            policy.multiple_login,
-                            now,
-                        )
-                        .err();
-                        (r.pin_guard(&user_key)?, profiles, occupied)
                     }
-                    _ => (None, Vec::new(), None),
-                };
-                Ok((
-                    policy,
-                    r.device(&device_key)?,
-                    users,
-                    guard,
-                    profiles,
-                    occupied,
-                ))
-            })
-            .await?;
+                    let user_key = Key::of(&user.id);
+                    // Whether the login could land, as the EM login will check it: a person
+                    // is not asked to pick a profile for a login that would be refused.
+                    let current = r.device_state(&device_key, now)?.and_then(|s| s.login);
+                    let occupied = may_take(
+                        current.as_ref(),
+                        r.user_logins(&user_key, now)?,
+                        &device_key,
+                        &user_key,
+                        policy.multiple_login,
+                        now,
+                    )
+                    .err();
+                    (profiles, occupied)
+                }
+                _ => (Vec::new(), None),
+            };
+            Ok((policy, r.device(&device_key)?, users, profiles, occupied))
+        })
+        .await?;
         check_device(&policy, found.as_ref(), &device)?;
+        // Before any user or PIN is looked at: an address the policy does not trust learns
+        // nothing, and cannot lock anybody's PIN.
+        check_origin(&policy, &phone_origin(login_type), ctx)?;
         let device = found.map_or(device, |d| d.name);
         let user = match <[User; 1]>::try_from(users) {
             Ok([user]) => user,
             Err(users) if users.is_empty() => return Err(EmError::UserNotFound(typed).into()),
             Err(_) => return Err(PhoneError::SharedExtension),
         };
-        self.check_pin(&user, guard, pin, &device).await?;
+        self.check_pin(&user, pin, &device).await?;
         match profiles.len() {
             // The EM login below decides for a single profile, in its transaction.
             n if n > 1 && occupied.is_some() => Err(occupied.expect("checked").into()),

@@ -38,7 +38,9 @@ impl PhoneService {
             expires_at: Timestamp(now.0 + MENU_LIFETIME_MS),
         };
         run_tx(self.store.as_ref(), move |tx| {
-            tx.remove_expired_phone_menus(now)?;
+            // A new menu ends the phone's earlier ones: the last person's menu, still on the
+            // phone's back stack, must not log them in.
+            tx.remove_phone_menus(&menu.device, now)?;
             tx.insert_phone_menu(&menu)?;
             Ok(Ok::<(), PhoneError>(()))
         })

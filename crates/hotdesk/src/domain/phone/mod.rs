@@ -16,6 +16,8 @@ mod login;
 mod logout;
 mod menu;
 mod screen;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -252,6 +254,9 @@ pub fn log_outcome(
     ctx: &RequestContext,
 ) {
     let code = error.and_then(|e| e.code()).map_or(0, |c| c.code());
+    // What was typed as a user ID and names nobody may be anything, a PIN typed in the wrong
+    // field included: it is not logged.
+    let user = user.filter(|_| !matches!(error, Some(PhoneError::Em(EmError::UserNotFound(_)))));
     match error {
         Some(PhoneError::Em(EmError::Store(cause))) => {
             tracing::error!(op, device, user, code, peer = ?ctx.peer, %cause, "phone request failed in the store")

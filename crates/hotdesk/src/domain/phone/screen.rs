@@ -1,6 +1,10 @@
 //! What a phone shows when the person opens the service: the login form, or who is logged in.
 
-use super::{LoggedIn, LoginType, PhoneError, PhoneService, Screen, check_device, required_device};
+use super::{
+    LoggedIn, LoginType, PhoneError, PhoneService, Screen, check_device, phone_origin,
+    required_device,
+};
+use crate::domain::em::{RequestContext, check_origin};
 use crate::domain::model::Key;
 use crate::domain::store::run_read;
 
@@ -11,6 +15,7 @@ impl PhoneService {
         &self,
         device: Option<&str>,
         login_type: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<Screen, PhoneError> {
         let device = required_device(device)?;
         let login_type = LoginType::parse(login_type)?;
@@ -26,6 +31,8 @@ impl PhoneService {
         })
         .await?;
         check_device(&policy, state.as_ref().map(|s| &s.device), &device)?;
+        // Who sits where is not for an address the policy does not trust (28, 30).
+        check_origin(&policy, &phone_origin(login_type), ctx)?;
         let state = state.expect("check_device found the device");
         Ok(match state.login {
             Some(login) => Screen::LoggedIn(LoggedIn {

@@ -660,10 +660,11 @@ impl Tx for PgTx<'_, '_> {
             .transpose()
     }
 
-    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64> {
-        Ok(self
-            .tx
-            .execute("DELETE FROM phone_menus WHERE expires_at <= $1", &[&now.0])?)
+    fn remove_phone_menus(&mut self, device: &str, now: Timestamp) -> StoreResult<u64> {
+        Ok(self.tx.execute(
+            "DELETE FROM phone_menus WHERE device = $1 OR expires_at <= $2",
+            &[&device, &now.0],
+        )?)
     }
 
     fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String> {
@@ -758,9 +759,5 @@ impl Reader for PgReader<'_, '_> {
 
     fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>> {
         queries::users_with_extension(&mut self.0, extension, limit)
-    }
-
-    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
-        queries::pin_guard(&mut self.0, user)
     }
 }

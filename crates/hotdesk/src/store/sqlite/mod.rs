@@ -22,8 +22,8 @@ pub use writer::WriterStats;
 use super::OpenError;
 use crate::domain::{
     Admin, AdminSession, AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, EntityKind,
-    Event, Key, Login, PinGuard, Policy, ReadJob, Reader, Store, StoreError, StoreResult,
-    Timestamp, TxJob, User,
+    Event, Key, Login, Policy, ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob,
+    User,
 };
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -326,10 +326,6 @@ impl Reader for ConnReader<'_> {
 
     fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>> {
         queries::users_with_extension(self.0, extension, limit)
-    }
-
-    fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
-        queries::pin_guard(self.0, user)
     }
 }
 

@@ -562,11 +562,11 @@ impl Tx for SqlTx<'_> {
         .transpose()
     }
 
-    fn remove_expired_phone_menus(&mut self, now: Timestamp) -> StoreResult<u64> {
+    fn remove_phone_menus(&mut self, device: &str, now: Timestamp) -> StoreResult<u64> {
         let mut st = self
             .conn
-            .prepare_cached("DELETE FROM phone_menus WHERE expires_at <= ?1")?;
-        Ok(st.execute([now.0])? as u64)
+            .prepare_cached("DELETE FROM phone_menus WHERE device = ?1 OR expires_at <= ?2")?;
+        Ok(st.execute(params![device, now.0])? as u64)
     }
 
     fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String> {
