@@ -111,7 +111,9 @@ impl EmService {
         op: Operation,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
-        let mut facts = self.write_facts(Some(Key::of(&app.app_id)), &op).await?;
+        let mut facts = self
+            .write_facts(Some(Key::of(&app.app_id)), FactKeys::of(&op))
+            .await?;
         let caller = self
             .authenticate(app, facts.credentials.take(), ctx)
             .await?;
@@ -136,11 +138,7 @@ impl EmService {
         req: hotdesk_proto::Login,
         ctx: &RequestContext,
     ) -> Result<(), EmError> {
-        let op = Operation::Login(req);
-        let facts = self.write_facts(None, &op).await?;
-        let Operation::Login(req) = op else {
-            unreachable!("built above")
-        };
+        let facts = self.write_facts(None, FactKeys::login(&req)).await?;
         self.login(&Caller::front_end(actor), facts, req, ctx).await
     }
 
@@ -153,11 +151,7 @@ impl EmService {
         expect: Option<Key>,
         ctx: &RequestContext,
     ) -> Result<Login, EmError> {
-        let op = Operation::Logout(req);
-        let facts = self.write_facts(None, &op).await?;
-        let Operation::Logout(req) = op else {
-            unreachable!("built above")
-        };
+        let facts = self.write_facts(None, FactKeys::logout(&req)).await?;
         self.logout(&Caller::front_end(actor), facts, req, expect, ctx)
             .await
     }
@@ -165,16 +159,12 @@ impl EmService {
     /// Everything a write request checks before its transaction, read in one job. Reading a
     /// fact that an earlier check makes moot costs less than another trip to the database.
     /// `app` is the calling application to authenticate, if any.
-    async fn write_facts(&self, app: Option<Key>, op: &Operation) -> Result<WriteFacts, EmError> {
-        let (device, user, asked) = match op {
-            Operation::Login(l) => (
-                Some(Key::of(&l.device_name)),
-                Some(Key::of(&l.user_id)),
-                l.device_profile.clone(),
-            ),
-            Operation::Logout(l) => (Some(Key::of(&l.device_name)), None, None),
-            Operation::LogoutAll { .. } => (None, None, None),
-        };
+    async fn write_facts(&self, app: Option<Key>, keys: FactKeys) -> Result<WriteFacts, EmError> {
+        let FactKeys {
+            device,
+            user,
+            asked,
+        } = keys;
         let facts = run_read(self.store.as_ref(), move |r| {
             let user = user.map(|u| r.user(&u)).transpose()?.flatten();
             let profile = match &user {
@@ -202,6 +192,44 @@ impl EmService {
             return Err(EmError::Busy);
         }
         Ok(slot)
+    }
+}
+
+/// What a write request names, for [`EmService::write_facts`] to read.
+struct FactKeys {
+    device: Option<Key>,
+    user: Option<Key>,
+    /// The profile asked for, as sent.
+    asked: Option<String>,
+}
+
+impl FactKeys {
+    fn of(op: &Operation) -> Self {
+        match op {
+            Operation::Login(l) => FactKeys::login(l),
+            Operation::Logout(l) => FactKeys::logout(l),
+            Operation::LogoutAll { .. } => FactKeys {
+                device: None,
+                user: None,
+                asked: None,
+            },
+        }
+    }
+
+    fn login(l: &hotdesk_proto::Login) -> Self {
+        FactKeys {
+            device: Some(Key::of(&l.device_name)),
+            user: Some(Key::of(&l.user_id)),
+            asked: l.device_profile.clone(),
+        }
+    }
+
+    fn logout(l: &hotdesk_proto::Logout) -> Self {
+        FactKeys {
+            device: Some(Key::of(&l.device_name)),
+            user: None,
+            asked: None,
+        }
     }
 }
 
