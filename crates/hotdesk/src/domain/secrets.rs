@@ -200,8 +200,8 @@ impl FailureThrottle {
         }
     }
 
-    fn keys(name: &Key, addr: Option<IpAddr>) -> Vec<ThrottleKey> {
-        let mut keys = vec![ThrottleKey::Name(name.clone())];
+    fn keys(name: Option<&Key>, addr: Option<IpAddr>) -> Vec<ThrottleKey> {
+        let mut keys: Vec<ThrottleKey> = name.cloned().map(ThrottleKey::Name).into_iter().collect();
         // Loopback is where operators and tests sit; throttle it by name only.
         if let Some(a) = addr.filter(|a| !a.is_loopback()) {
             keys.push(ThrottleKey::Addr(a));
@@ -211,19 +211,37 @@ impl FailureThrottle {
 
     /// Whether a check for `name` from `addr` may run now.
     pub fn allows(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) -> bool {
+        self.allows_keys(&Self::keys(Some(name), addr), now)
+    }
+
+    /// Whether a check from `addr` may run now, whatever it names (loopback always may).
+    pub fn allows_from(&self, addr: Option<IpAddr>, now: Timestamp) -> bool {
+        self.allows_keys(&Self::keys(None, addr), now)
+    }
+
+    fn allows_keys(&self, keys: &[ThrottleKey], now: Timestamp) -> bool {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(name, addr).iter().all(|k| match counts.get(k) {
+        keys.iter().all(|k| match counts.get(k) {
             Some((start, n)) if now.0 - start.0 < self.window_ms => *n < self.limit,
             _ => true,
         })
     }
 
     pub fn record_failure(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
+        self.record_keys(Self::keys(Some(name), addr), now);
+    }
+
+    /// A failure counted against `addr` alone.
+    pub fn record_failure_from(&self, addr: Option<IpAddr>, now: Timestamp) {
+        self.record_keys(Self::keys(None, addr), now);
+    }
+
+    fn record_keys(&self, keys: Vec<ThrottleKey>, now: Timestamp) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() > 100_000 {
             counts.retain(|_, (start, _)| now.0 - start.0 < self.window_ms);
         }
-        for k in Self::keys(name, addr) {
+        for k in keys {
             let entry = counts.entry(k).or_insert((now, 0));
             if now.0 - entry.0.0 >= self.window_ms {
                 *entry = (now, 0);
@@ -306,5 +324,25 @@ mod tests {
         // Another name from the same address is blocked too; the window ends it.
         assert!(!t.allows(&Key::of("other"), addr, now));
         assert!(t.allows(&k, addr, Timestamp(now.0 + 60_000)));
+    }
+
+    #[test]
+    fn an_address_alone_is_throttled_but_never_loopback() {
+        let t = FailureThrottle::new(2, Duration::from_secs(60));
+        let now = Timestamp(1_000);
+        let (far, near): (Option<IpAddr>, Option<IpAddr>) = (
+            Some("10.0.0.9".parse().unwrap()),
+            Some("127.0.0.1".parse().unwrap()),
+        );
+        for _ in 0..2 {
+            t.record_failure_from(far, now);
+            t.record_failure_from(near, now);
+        }
+        assert!(!t.allows_from(far, now));
+        assert!(t.allows_from(near, now));
+        assert!(
+            t.allows(&Key::of("anyone"), near, now),
+            "names are not counted"
+        );
     }
 }

@@ -937,3 +937,52 @@ async fn a_logout_by_extension_leads_back_to_the_extension_form() {
     };
     assert_eq!(fields[0].display_name, "Extension");
 }
+
+/// A guesser trying one PIN on many users is not slowed by any user's lockout: its address is.
+#[tokio::test]
+async fn an_address_that_fails_too_often_is_refused_for_a_minute() {
+    let app = spawn_app_with_options(
+        PEOPLE,
+        ServerOptions {
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            ..ServerOptions::default()
+        },
+    )
+    .await;
+    let from = |addr: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", addr.parse().unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    };
+    let (sprayer, neighbour) = (from("10.1.2.3"), from("10.1.2.4"));
+    let mut desk = Phone::new(&sprayer, &app.base, SERVICE, DESK);
+    for i in 0..hotdesk::domain::phone::MAX_FAILURES_PER_ADDRESS {
+        // Unknown users and wrong PINs, one each per user: no user's lockout is reached.
+        let (id, pin) = if i % 2 == 0 {
+            (format!("nobody{i}"), "1234")
+        } else {
+            (
+                ["one", "tri", "twin1", "john"][(i as usize / 2) % 4].to_string(),
+                "0000",
+            )
+        };
+        log_in(&mut desk, &id, pin).await;
+        assert_ne!(desk.text(), "one is logged in\nProfile: UserDevProf");
+    }
+    log_in(&mut desk, "one", "12345").await;
+    assert_eq!(
+        desk.text(),
+        "Please try to login again (201)",
+        "the address is refused"
+    );
+    let mut next_desk = Phone::new(&neighbour, &app.base, SERVICE, OTHER_DESK);
+    log_in(&mut next_desk, "one", "12345").await;
+    assert_eq!(next_desk.text(), "one is logged in\nProfile: UserDevProf");
+    next_desk.press("Logout").await;
+    app.clock.advance(Duration::from_secs(60));
+    log_in(&mut desk, "one", "12345").await;
+    assert_eq!(desk.text(), "one is logged in\nProfile: UserDevProf");
+}

@@ -57,7 +57,9 @@ impl PhoneService {
         .await?;
         check_device(&policy, found.as_ref(), &device)?;
         check_origin(&policy, &phone_origin(LoginType::UserId), ctx)?;
-        let user = user.ok_or_else(|| EmError::UserNotFound(typed.clone()))?;
+        self.check_throttle(ctx.peer)?;
+        let user =
+            user.ok_or_else(|| self.failed(ctx.peer, EmError::UserNotFound(typed.clone()).into()))?;
         if new != again {
             return Err(PhoneError::PinMismatch);
         }
@@ -71,7 +73,9 @@ impl PhoneService {
         if new == old {
             return Err(PhoneError::PinUnchanged);
         }
-        self.check_pin(&user, old, &device).await?;
+        self.check_pin(&user, old, &device)
+            .await
+            .map_err(|e| self.failed(ctx.peer, e))?;
         let key = Key::of(&user.id);
         let hash = self.pin_key.hash(&key, new);
         let now = self.now();

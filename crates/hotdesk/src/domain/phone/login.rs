@@ -71,13 +71,18 @@ impl PhoneService {
         // Before any user or PIN is looked at: an address the policy does not trust learns
         // nothing, and cannot lock anybody's PIN.
         check_origin(&policy, &phone_origin(login_type), ctx)?;
+        self.check_throttle(ctx.peer)?;
         let device = found.map_or(device, |d| d.name);
         let user = match <[User; 1]>::try_from(users) {
             Ok([user]) => user,
-            Err(users) if users.is_empty() => return Err(EmError::UserNotFound(typed).into()),
+            Err(users) if users.is_empty() => {
+                return Err(self.failed(ctx.peer, EmError::UserNotFound(typed).into()));
+            }
             Err(_) => return Err(PhoneError::SharedExtension),
         };
-        self.check_pin(&user, pin, &device).await?;
+        self.check_pin(&user, pin, &device)
+            .await
+            .map_err(|e| self.failed(ctx.peer, e))?;
         match profiles.len() {
             // The EM login below decides for a single profile, in its transaction.
             n if n > 1 && occupied.is_some() => Err(occupied.expect("checked").into()),

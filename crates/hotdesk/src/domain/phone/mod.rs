@@ -27,6 +27,7 @@ use super::clock::{Clock, Timestamp};
 use super::em::{EmService, RequestContext};
 use super::error::EmError;
 use super::pin::PinKey;
+use super::secrets::FailureThrottle;
 use super::store::{Store, StoreError};
 
 /// The actor of the phone service's logins, logouts and events.
@@ -179,7 +180,14 @@ pub struct PhoneService {
     pin_key: PinKey,
     /// argon2 checks of PINs of the older scheme at once (each takes a core and ~19 MiB).
     slow_checks: tokio::sync::Semaphore,
+    /// Wrong PINs and unknown users per address (this node's count): a guesser spraying one
+    /// PIN over many users, whom no user's lockout slows, is.
+    throttle: FailureThrottle,
 }
+
+/// Wrong PINs or unknown users from one address, within a minute, past which its tries are
+/// refused without a check until the minute is over.
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 
 impl PhoneService {
     pub fn new(
@@ -195,11 +203,37 @@ impl PhoneService {
             em,
             pin_key,
             slow_checks: tokio::sync::Semaphore::new(cores),
+            throttle: FailureThrottle::new(
+                MAX_FAILURES_PER_ADDRESS,
+                std::time::Duration::from_secs(60),
+            ),
         }
     }
 
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Code 201 when `peer` failed too often lately: no user is looked at.
+    fn check_throttle(&self, peer: Option<std::net::IpAddr>) -> Result<(), PhoneError> {
+        if self.throttle.allows_from(peer, self.now()) {
+            Ok(())
+        } else {
+            Err(PhoneError::Authentication(
+                "too many failures from this address",
+            ))
+        }
+    }
+
+    /// Count a wrong PIN or an unknown user against `peer`; hand `error` back.
+    fn failed(&self, peer: Option<std::net::IpAddr>, error: PhoneError) -> PhoneError {
+        if matches!(
+            error,
+            PhoneError::Authentication(_) | PhoneError::Em(EmError::UserNotFound(_))
+        ) {
+            self.throttle.record_failure_from(peer, self.now());
+        }
+        error
     }
 }
 
