@@ -1,5 +1,5 @@
 //! The admin API's wire format ("NBI", modelled on Cisco Security Manager's northbound API;
-//! see `DESIGN.md` §1.4 and `reference/csm-api.md` §1–§4).
+//! `docs/admin-api.md` has every method).
 //!
 //! Every request is one XML document whose root is `<MRequest>` (namespaced `csm:` or not)
 //! and whose first children are the `BaseReqResp` fields; every answer is one `<MResponse>`

@@ -19,15 +19,7 @@ impl PhoneService {
         device: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<String, PhoneError> {
-        let device = required_device(device)?;
-        let key = Key::of(&device);
-        let (policy, found) = run_read(self.store.as_ref(), move |r| {
-            Ok((r.policy()?, r.device(&key)?))
-        })
-        .await?;
-        check_device(&policy, found.as_ref(), &device)?;
-        check_origin(&policy, &phone_origin(LoginType::UserId), ctx)?;
-        Ok(found.map_or(device, |d| d.name))
+        self.usable_device(device, LoginType::UserId, ctx).await
     }
 
     /// After the device and the address (as for a login) and the user (23), the new PIN is

@@ -6,14 +6,12 @@
 
 use super::{
     LoggedIn, LoginOutcome, LoginType, MENU_LIFETIME_MS, PhoneError, PhoneService, ProfileChoice,
-    check_device, required_device,
 };
 use crate::domain::clock::Timestamp;
 use crate::domain::em::RequestContext;
 use crate::domain::model::{Key, PhoneMenu};
 use crate::domain::run_tx;
 use crate::domain::secrets::{new_token, token_hash};
-use crate::domain::store::run_read;
 
 const STALE: PhoneError =
     PhoneError::Authentication("the menu is used up, expired or another phone's");
@@ -63,14 +61,8 @@ impl PhoneService {
         index: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<LoggedIn, PhoneError> {
-        let device = required_device(device)?;
         let login_type = LoginType::parse(login_type)?;
-        let key = Key::of(&device);
-        let (policy, found) = run_read(self.store.as_ref(), move |r| {
-            Ok((r.policy()?, r.device(&key)?))
-        })
-        .await?;
-        check_device(&policy, found.as_ref(), &device)?;
+        let device = self.usable_device(device, login_type, ctx).await?;
         let token = token.filter(|t| !t.is_empty()).ok_or(STALE)?;
         let index = index
             .and_then(|i| i.trim().parse::<usize>().ok())

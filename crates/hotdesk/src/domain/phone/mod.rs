@@ -24,10 +24,12 @@ use std::sync::Arc;
 use hotdesk_proto::phone::PhoneCode;
 
 use super::clock::{Clock, Timestamp};
-use super::em::{EmService, RequestContext};
+use super::em::{EmService, RequestContext, check_origin};
 use super::error::EmError;
+use super::model::Key;
 use super::pin::PinKey;
 use super::secrets::FailureThrottle;
+use super::store::run_read;
 use super::store::{Store, StoreError};
 
 /// The actor of the phone service's logins, logouts and events.
@@ -212,6 +214,25 @@ impl PhoneService {
 
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// For a step that names a device and no user yet: the service is on, the device takes EM
+    /// logins, and the address is one the policy trusts. The device's name as provisioned.
+    async fn usable_device(
+        &self,
+        device: Option<&str>,
+        login_type: LoginType,
+        ctx: &RequestContext,
+    ) -> Result<String, PhoneError> {
+        let device = required_device(device)?;
+        let key = Key::of(&device);
+        let (policy, found) = run_read(self.store.as_ref(), move |r| {
+            Ok((r.policy()?, r.device(&key)?))
+        })
+        .await?;
+        check_device(&policy, found.as_ref(), &device)?;
+        check_origin(&policy, &phone_origin(login_type), ctx)?;
+        Ok(found.map_or(device, |d| d.name))
     }
 
     /// Code 201 when `peer` failed too often lately: no user is looked at.
