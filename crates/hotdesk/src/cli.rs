@@ -1,4 +1,4 @@
-//! The command line (DESIGN §1.1): `serve`, `import`, `admin add`, `migrate`.
+//! The command line (README "Configuration"): `serve`, `import`, `admin add`, `migrate`, ...
 
 use std::process::ExitCode;
 use std::sync::Arc;

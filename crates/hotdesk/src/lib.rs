@@ -1,6 +1,6 @@
 //! hotdesk: an Extension Mobility service that speaks Cisco's EM API.
 //!
-//! Layers (DESIGN §2): [`domain`] holds the rules over a [`domain::Store`] and a
+//! Layers (docs/architecture.md): [`domain`] holds the rules over a [`domain::Store`] and a
 //! [`domain::Clock`]; [`store`] holds the database backends; [`http`] is the wire.
 
 pub mod cli;

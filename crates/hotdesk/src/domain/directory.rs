@@ -1,4 +1,4 @@
-//! The directory file (DESIGN §1.2): one TOML model of apps, users, profiles, devices, admins
+//! The directory file (README "The directory file"): one TOML model of apps, users, profiles, devices, admins
 //! and the policy, used by `hotdesk import`, `serve --demo` and, later, export.
 //!
 //! Import is an upsert by ID or name in one transaction with one `configChange` event: run it

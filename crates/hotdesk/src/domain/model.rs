@@ -136,7 +136,7 @@ impl MultipleLogin {
     }
 }
 
-/// The service parameters (DESIGN §1.2 `[policy]`).
+/// The service parameters (the directory file's `[policy]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
@@ -196,8 +196,8 @@ impl Login {
     }
 }
 
-/// Wrong PINs of one user, counted where every node sees them (DESIGN: a guesser must not
-/// get five tries per node).
+/// Tries of one user's PIN, counted where every node sees them: a guesser must not get five
+/// tries per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PinGuard {
     /// Wrong PINs since `window_start`.
@@ -229,7 +229,8 @@ pub struct DeviceState {
     pub last_user: Option<String>,
 }
 
-/// What happened, for the outbox (DESIGN §2: a change and its event commit together).
+/// What happened, for the outbox (a change and its event commit together:
+/// docs/architecture.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Login,

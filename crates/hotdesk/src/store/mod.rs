@@ -1,6 +1,6 @@
 //! Database backends of [`crate::domain::Store`].
 //!
-//! The rest of the service names a database only by its URL (`--database`, DESIGN §1.1); this
+//! The rest of the service names a database only by its URL (`--database`); this
 //! module turns that URL into a backend, so the CLI and the tests never name a backend type.
 
 #[cfg(test)]

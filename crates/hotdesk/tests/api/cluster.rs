@@ -1,4 +1,4 @@
-//! Several real `hotdesk serve` processes over one PostgreSQL database (DESIGN §3): racing
+//! Several real `hotdesk serve` processes over one PostgreSQL database (docs/scale-out.md): racing
 //! logins through all of them, auto-logouts that happen once, sessions valid everywhere.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -154,7 +154,7 @@ fn optional_text(fields: &Fields, name: &str, into: &mut Option<String>) -> Resu
 }
 
 /// Check an edit's shape and hash its secrets: the slow part, done before any transaction.
-/// A PIN is hashed under `pin_key` (DESIGN of `domain::pin`), the other secrets with argon2.
+/// A PIN is hashed under `pin_key` (see `domain::pin`), the other secrets with argon2.
 pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
     let known = known_fields(edit.kind);
     let key = edit.kind.key_field();

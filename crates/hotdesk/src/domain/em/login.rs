@@ -14,7 +14,7 @@ use crate::domain::run_tx;
 use crate::domain::store::{Reader, StoreResult, Tx};
 
 impl EmService {
-    /// The checks run in DESIGN §1.3's order over facts read up front; the last two (device
+    /// The checks run in the documented order (README "Error codes") over facts read up front; the last two (device
     /// taken, multiple login) run inside the write transaction so that racing logins cannot
     /// both pass them.
     pub(super) async fn login(

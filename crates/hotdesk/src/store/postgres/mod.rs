@@ -1,4 +1,4 @@
-//! The PostgreSQL backend: several `hotdesk serve` nodes over one database (DESIGN §3).
+//! The PostgreSQL backend: several `hotdesk serve` nodes over one database (docs/scale-out.md).
 //!
 //! - [`tx`]: the [`Tx`](crate::domain::Tx) and [`Reader`](crate::domain::Reader) over one
 //!   transaction, and the locking that makes rules safe across nodes.

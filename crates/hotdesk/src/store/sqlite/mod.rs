@@ -1,5 +1,5 @@
 //! The SQLite backend: one file, WAL, one writer thread with group commit, a small pool of
-//! read-only connections (DESIGN §2).
+//! read-only connections (docs/architecture.md §2).
 //!
 //! - [`writer`]: the writer thread; every write job of every request goes through it.
 //! - [`tx`]: the [`Tx`](crate::domain::Tx) a job sees, over the writer's open transaction.

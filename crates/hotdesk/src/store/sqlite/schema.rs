@@ -204,7 +204,7 @@ pub(super) fn latest_version() -> i64 {
 }
 
 /// Settings of the one connection that writes. WAL lets readers work while the writer commits;
-/// `synchronous=FULL` makes every COMMIT durable before a job is answered (DESIGN §4: nothing
+/// `synchronous=FULL` makes every COMMIT durable before a job is answered (nothing
 /// acknowledged is lost, even across `kill -9` or power loss) — affordable because group commit
 /// pays that fsync once per batch, not once per request.
 pub(super) fn configure_writer(

@@ -1,4 +1,4 @@
-//! The one writer, and group commit (DESIGN §2).
+//! The one writer, and group commit (docs/architecture.md §2).
 //!
 //! SQLite lets one connection write at a time, and with `synchronous=FULL` every COMMIT costs
 //! an fsync. So a single thread owns the write connection and takes jobs from a queue: it
