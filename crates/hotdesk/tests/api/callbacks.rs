@@ -332,18 +332,7 @@ fn seq_of(body: &str) -> i64 {
 
 #[tokio::test]
 async fn over_tls_the_cookie_is_secure() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let app = spawn_app_with_options(
-        "",
-        ServerOptions {
-            tls: Some((
-                cert.cert.pem().into_bytes(),
-                cert.signing_key.serialize_pem().into_bytes(),
-            )),
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_options("", tls_options()).await;
     assert!(app.base.starts_with("https://"), "{}", app.base);
     let answer = call(
         &app,

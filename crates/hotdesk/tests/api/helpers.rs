@@ -45,6 +45,33 @@ pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> Test
             .await
             .unwrap();
     }
+    start(store, clock, db_url, schema, options, dir).await
+}
+
+/// A server over an existing database (`db_url`), as it is: nothing is imported.
+pub async fn spawn_app_on(db_url: &str, options: ServerOptions) -> TestApp {
+    let store = store::open(db_url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    start(
+        store,
+        ManualClock::new(T0),
+        db_url.to_string(),
+        None,
+        options,
+        dir,
+    )
+    .await
+}
+
+/// Serve `store` and wrap it all in a [`TestApp`].
+async fn start(
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+    db_url: String,
+    schema: Option<ScratchSchema>,
+    options: ServerOptions,
+    dir: tempfile::TempDir,
+) -> TestApp {
     let base = serve(store.clone(), &clock, options.clone()).await;
     TestApp {
         base,
@@ -55,6 +82,19 @@ pub async fn spawn_app_with_options(extra: &str, options: ServerOptions) -> Test
         _schema: schema,
         options,
         _dir: dir,
+    }
+}
+
+/// Server options for HTTPS with a fresh self-signed certificate for 127.0.0.1 (which
+/// [`TestApp::client`] trusts).
+pub fn tls_options() -> ServerOptions {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    ServerOptions {
+        tls: Some((
+            cert.cert.pem().into_bytes(),
+            cert.signing_key.serialize_pem().into_bytes(),
+        )),
+        ..ServerOptions::default()
     }
 }
 
@@ -105,23 +145,6 @@ async fn serve(store: Arc<dyn Store>, clock: &ManualClock, options: ServerOption
     let base = format!("{scheme}://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
     base
-}
-
-/// A server over an existing database (`db_url`), as it is: nothing is imported.
-pub async fn spawn_app_on(db_url: &str, options: ServerOptions) -> TestApp {
-    let store = store::open(db_url).await.unwrap();
-    let clock = ManualClock::new(T0);
-    let base = serve(store.clone(), &clock, options.clone()).await;
-    TestApp {
-        base,
-        clock,
-        store,
-        client: client_for(&options),
-        db_url: db_url.to_string(),
-        _schema: None,
-        options,
-        _dir: tempfile::tempdir().unwrap(),
-    }
 }
 
 pub async fn spawn_app() -> TestApp {

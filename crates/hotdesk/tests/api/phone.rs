@@ -621,18 +621,7 @@ async fn urls_follow_the_public_url_else_the_host_the_phone_asked_for() {
 
 #[tokio::test]
 async fn the_phone_service_works_over_https() {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let app = spawn_app_with_options(
-        PEOPLE,
-        ServerOptions {
-            tls: Some((
-                cert.cert.pem().into_bytes(),
-                cert.signing_key.serialize_pem().into_bytes(),
-            )),
-            ..ServerOptions::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with_options(PEOPLE, tls_options()).await;
     assert!(app.base.starts_with("https://"));
     let mut desk = phone(&app, DESK);
     log_in(&mut desk, "tri", "2580").await;
