@@ -512,7 +512,7 @@ fn apply(
                     let key = Key::of(&name);
                     let known = match profile_names.get(&key) {
                         Some(n) => Some(n.clone()),
-                        None if tx.profile_exists(&key)? => Some(name.clone()),
+                        None if tx.exists(EntityKind::DeviceProfile, &key)? => Some(name.clone()),
                         None => None,
                     };
                     match known {

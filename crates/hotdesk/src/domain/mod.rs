@@ -20,7 +20,10 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use em::{Caller, EmService, RequestContext};
 pub use error::EmError;
 pub use model::*;
-pub use store::{ReadJob, Reader, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, run_read};
+pub use store::{
+    ChangeSetTx, DeviceLock, DirectoryTx, LoginTx, OutboxTx, PhoneTx, ReadJob, Reader, SessionTx,
+    Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock, run_read,
+};
 
 /// Run `rule` inside one store transaction and hand back its typed result. `Ok` commits the
 /// rule's writes; `Err` rolls them back (the rule said no) and is returned as is.

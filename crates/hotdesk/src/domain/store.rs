@@ -37,28 +37,72 @@ pub struct TxOutcome {
 /// A write job. See [`crate::domain::run_tx`] for the typed way to build one.
 pub type TxJob = Box<dyn FnMut(&mut dyn Tx) -> StoreResult<TxOutcome> + Send>;
 
-/// The operations a write job may use, all inside one transaction.
-pub trait Tx {
-    /// The login on a device, due or not.
-    fn device_login(&mut self, device: &Key) -> StoreResult<Option<Login>>;
-    /// Every login of a user, due or not.
-    fn user_logins(&mut self, user: &Key) -> StoreResult<Vec<Login>>;
+/// Proof that this transaction holds a user's lock: only [`LoginTx::lock_user`] makes one, so
+/// a rule that reads a user's logins to decide on them has, by its type, serialized with every
+/// other rule that does the same.
+#[derive(Debug)]
+pub struct UserLock(Key);
+
+/// Proof that this transaction holds a device's lock, as [`UserLock`] for a user.
+#[derive(Debug)]
+pub struct DeviceLock(Key);
+
+impl UserLock {
+    /// For implementations of [`LoginTx::lock_user`] only, once the lock is taken.
+    pub fn held(user: &Key) -> UserLock {
+        UserLock(user.clone())
+    }
+    pub fn key(&self) -> &Key {
+        &self.0
+    }
+}
+
+impl DeviceLock {
+    /// For implementations of [`LoginTx::lock_device`] only, once the lock is taken.
+    pub fn held(device: &Key) -> DeviceLock {
+        DeviceLock(device.clone())
+    }
+    pub fn key(&self) -> &Key {
+        &self.0
+    }
+}
+
+/// Everything a write job may do, all inside one transaction: the concerns below, together.
+///
+/// Locks are taken in one order everywhere, so two transactions never wait on each other in a
+/// circle: an admin edit's object locks ([`DirectoryTx::lock_object`]: the object, then the
+/// profiles it names, then a kind's lock), then a user's ([`LoginTx::lock_user`]), then a
+/// device's ([`LoginTx::lock_device`]), then, at commit, the outbox's numbering.
+pub trait Tx: LoginTx + OutboxTx + DirectoryTx + SessionTx + ChangeSetTx + PhoneTx {}
+
+impl<T: LoginTx + OutboxTx + DirectoryTx + SessionTx + ChangeSetTx + PhoneTx + ?Sized> Tx for T {}
+
+/// Who is logged in where.
+pub trait LoginTx {
     /// Serialize with every other transaction that takes the same user's lock. A single-writer
-    /// backend needs nothing; a multi-node one locks a row.
-    fn lock_user(&mut self, user: &Key) -> StoreResult<()>;
-    /// Serialize admin edits of one object (and, with an empty key, of a whole kind) as
-    /// [`Tx::lock_user`] does logins. Taken before the EM locks, never after.
-    fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()>;
+    /// backend needs nothing; a multi-node one takes a lock in the database.
+    fn lock_user(&mut self, user: &Key) -> StoreResult<UserLock>;
+    /// Serialize with every other transaction that takes the same device's lock.
+    fn lock_device(&mut self, device: &Key) -> StoreResult<DeviceLock>;
+    /// The login on a device, due or not.
+    fn device_login(&mut self, device: &DeviceLock) -> StoreResult<Option<Login>>;
+    /// Every login of a user, due or not, oldest first.
+    fn user_logins(&mut self, user: &UserLock) -> StoreResult<Vec<Login>>;
     /// Insert the login, replacing any login on the same device.
     fn put_login(&mut self, login: &Login) -> StoreResult<()>;
     /// Delete the login on a device and return it.
     fn remove_login(&mut self, device: &Key) -> StoreResult<Option<Login>>;
     /// Delete every login and return them.
     fn remove_all_logins(&mut self) -> StoreResult<Vec<Login>>;
-    /// Delete every login whose deadline is at or before `now` and return them.
+    /// Delete logins whose deadline is at or before `now` and return them. A backend may end
+    /// them in batches; the scheduler calls again while it finds more.
     fn remove_due_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>>;
-    /// Remember who used the device last (`lastlogin`).
+    /// Remember who used the device last (`lastlogin`). An unknown device: nothing happens.
     fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()>;
+}
+
+/// The outbox of events, numbered in commit order.
+pub trait OutboxTx {
     /// Append to the outbox. The event gets its sequence number when the transaction commits:
     /// numbers increase in commit order with no gaps, so a reader that pages "after N" never
     /// misses an event that committed late.
@@ -70,25 +114,40 @@ pub trait Tx {
     fn prune_events(&mut self, before: Timestamp, through: i64) -> StoreResult<u64>;
     /// The lowest cursor of any subscribed session: events after it are still to be sent.
     fn min_subscription_cursor(&mut self) -> StoreResult<Option<i64>>;
+}
 
-    // Directory edits: each returns `true` when it created the entity, `false` when it updated it.
+/// The provisioned directory: applications, users, profiles, devices, admins, the policy.
+pub trait DirectoryTx {
+    /// Serialize edits of one object (and, with an empty key, of a whole kind) as
+    /// [`LoginTx::lock_user`] does logins. Taken before the login locks, never after.
+    fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()>;
+    // Each upsert returns `true` when it created the entity, `false` when it updated it.
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool>;
     fn upsert_user(&mut self, user: &User) -> StoreResult<bool>;
     fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool>;
+    /// Keeps the device's `last_user`: that is EM state, not provisioning.
     fn upsert_device(&mut self, device: &Device) -> StoreResult<bool>;
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool>;
     fn set_policy(&mut self, policy: &Policy) -> StoreResult<()>;
     /// The policy, to change it: until this transaction ends, no other can do the same.
     fn policy_for_update(&mut self) -> StoreResult<Policy>;
-    fn profile_exists(&mut self, name: &Key) -> StoreResult<bool>;
     /// Whether the object exists now.
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
-    /// The stored user, to keep secrets an import does not mention.
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
+    /// Delete one object (with its lists); `false` if there was none.
+    fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
+    /// Up to `limit` users that name the profile, as provisioned.
+    fn profile_users(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>>;
+    /// How many admin accounts have this role.
+    fn count_admins(&mut self, role: Role) -> StoreResult<u64>;
+}
 
-    // Admin API sessions.
+/// Admin API sessions and the delivery of their events.
+pub trait SessionTx {
     fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()>;
     /// The session with this token hash, whether or not it has expired; `None` also when its
     /// account no longer exists.
@@ -125,25 +184,19 @@ pub trait Tx {
         to: i64,
         until: Timestamp,
     ) -> StoreResult<bool>;
+}
 
-    // Admin edits.
-    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
-    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
-    /// Delete one object (with its lists); `false` if there was none.
-    fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
-    /// Up to `limit` users that name the profile, as provisioned.
-    fn profile_users(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>>;
-    /// How many admin accounts have this role.
-    fn count_admins(&mut self, role: Role) -> StoreResult<u64>;
-
-    // Change sets.
+/// Change sets: edits staged under a session, applied together.
+pub trait ChangeSetTx {
     fn insert_change_set(&mut self, set: &ChangeSet) -> StoreResult<()>;
     fn change_set(&mut self, id: &str) -> StoreResult<Option<ChangeSet>>;
     /// Append an edit; returns how many the set holds now.
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32>;
     fn remove_change_set(&mut self, id: &str) -> StoreResult<bool>;
+}
 
-    // The phone service.
+/// What the phone service keeps: PIN tries and hashes, profile menus, the PIN key's id.
+pub trait PhoneTx {
     /// A user's wrong-PIN count and lockout, if any.
     fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>>;
     /// Store a user's guard, or (`None`) forget it.

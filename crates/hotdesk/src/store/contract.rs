@@ -173,8 +173,8 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
             tx.user(&Key::of("John"))?,
             tx.app(&Key::of("appid"))?,
             tx.admin(&Key::of("ADMIN"))?,
-            tx.profile_exists(&Key::of("USERDEVPROF"))?,
-            tx.profile_exists(&Key::of("nope"))?,
+            tx.exists(EntityKind::DeviceProfile, &Key::of("USERDEVPROF"))?,
+            tx.exists(EntityKind::DeviceProfile, &Key::of("nope"))?,
         ))
     })
     .await;
@@ -315,8 +315,14 @@ pub(crate) async fn logins_are_stored_and_due_ones_are_hidden_from_reads(store: 
     // Inside a transaction, due logins are still there (the scheduler removes them).
     let (on_sep1, johns) = write(store, |tx| {
         Ok((
-            tx.device_login(&Key::of("sep1"))?,
-            tx.user_logins(&Key::of("john"))?,
+            {
+                let device = tx.lock_device(&Key::of("sep1"))?;
+                tx.device_login(&device)?
+            },
+            {
+                let user = tx.lock_user(&Key::of("john"))?;
+                tx.user_logins(&user)?
+            },
         ))
     })
     .await;

@@ -6,6 +6,7 @@
 #[cfg(test)]
 pub(crate) mod contract;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 pub mod testing;
 

@@ -265,8 +265,14 @@ fn force_tx(
 ) -> StoreResult<Result<Vec<Login>, NbiError>> {
     expire_due(tx, now)?;
     let targets: Vec<Login> = match filter {
-        LoginFilter::Device(d) => tx.device_login(&Key::of(d))?.into_iter().collect(),
-        LoginFilter::User(u) => tx.user_logins(&Key::of(u))?,
+        LoginFilter::Device(d) => {
+            let device = tx.lock_device(&Key::of(d))?;
+            tx.device_login(&device)?.into_iter().collect()
+        }
+        LoginFilter::User(u) => {
+            let user = tx.lock_user(&Key::of(u))?;
+            tx.user_logins(&user)?
+        }
         LoginFilter::All => Vec::new(),
     };
     let mut ended = Vec::new();

@@ -337,14 +337,14 @@ fn delete(
     match kind {
         EntityKind::Device | EntityKind::User => {
             // The same locks a login takes, so no login can slip in after this delete.
-            if kind == EntityKind::User {
-                tx.lock_user(key)?;
-            }
-            expire_due(tx, now)?;
             let logins = if kind == EntityKind::Device {
-                tx.device_login(key)?.into_iter().collect()
+                let device = tx.lock_device(key)?;
+                expire_due(tx, now)?;
+                tx.device_login(&device)?.into_iter().collect()
             } else {
-                tx.user_logins(key)?
+                let user = tx.lock_user(key)?;
+                expire_due(tx, now)?;
+                tx.user_logins(&user)?
             };
             for login in logins {
                 if let Some(ended) = tx.remove_login(&Key::of(&login.device))? {
@@ -515,7 +515,7 @@ fn merge(
             tx.lock_object(EntityKind::DeviceProfile, key)?;
         }
         for profile in &user.profiles {
-            if !tx.profile_exists(&Key::of(profile))? {
+            if !tx.exists(EntityKind::DeviceProfile, &Key::of(profile))? {
                 return Ok(Err(invalid(format!("no device profile {profile}"))));
             }
         }

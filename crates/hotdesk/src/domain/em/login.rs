@@ -140,10 +140,11 @@ fn login_tx(
     expire_due(tx, now)?;
     let device = Key::of(&login.device);
     let user = Key::of(&login.user);
-    tx.lock_user(&user)?;
+    let user_lock = tx.lock_user(&user)?;
+    let device_lock = tx.lock_device(&device)?;
     // The facts were read before this transaction: an admin may have deleted the device or
     // the user since. Under the locks (a delete takes them too) the answer is final.
-    let current = tx.device_login(&device)?;
+    let current = tx.device_login(&device_lock)?;
     if !tx.exists(EntityKind::Device, &device)? {
         return Ok(Err(EmError::DeviceNotFound(login.device.clone())));
     }
@@ -152,7 +153,7 @@ fn login_tx(
     }
     let elsewhere = match may_take(
         current.as_ref(),
-        tx.user_logins(&user)?,
+        tx.user_logins(&user_lock)?,
         &device,
         &user,
         multiple,

@@ -50,24 +50,6 @@ impl Db<'_, '_> {
         self.tx.query(&st, params)
     }
 
-    pub(super) fn query_one(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Row, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.tx.query_one(&st, params)
-    }
-
-    pub(super) fn query_opt(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<Row>, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.tx.query_opt(&st, params)
-    }
-
     pub(super) fn execute(
         &mut self,
         sql: &str,

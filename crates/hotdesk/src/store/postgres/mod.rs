@@ -1,8 +1,7 @@
 //! The PostgreSQL backend: several `hotdesk serve` nodes over one database (docs/scale-out.md).
 //!
-//! - [`tx`]: the [`Tx`](crate::domain::Tx) and [`Reader`](crate::domain::Reader) over one
-//!   transaction, and the locking that makes rules safe across nodes.
-//! - [`queries`]: the statements both share.
+//! - [`engine`]: PostgreSQL as an engine of the SQL both backends share (`crate::store::sql`),
+//!   with the locking that makes rules safe across nodes.
 //! - [`schema`]: the migrations, applied once however many nodes start together.
 //!
 //! The domain's store traits are synchronous (a job is a closure over a transaction), so this
@@ -12,9 +11,8 @@
 //! operation after it comes back gets a fresh connection.
 
 mod conn;
-mod queries;
+mod engine;
 mod schema;
-mod tx;
 
 use std::any::Any;
 use std::str::FromStr;
@@ -28,8 +26,9 @@ use tokio::sync::Semaphore;
 
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
+use crate::store::sql::{SqlReader, SqlTx};
 use conn::{Conn, Db};
-use tx::{PgReader, PgTx};
+use engine::Pg;
 
 /// Connections a node keeps at most. Each request holds one for a few round trips.
 const MAX_CONNECTIONS: usize = 16;
@@ -405,7 +404,7 @@ impl Store for PgStore {
                     tx: &mut *db.tx,
                     statements: &mut *db.statements,
                 };
-                Ok((job(&mut PgReader(db))?, false))
+                Ok((job(&mut SqlReader(Pg::new(db)))?, false))
             })
         })
         .await
@@ -426,15 +425,15 @@ impl Store for PgStore {
             let mut attempt = 0u32;
             loop {
                 let result = pool.run(false, |db| {
-                    let mut pg = PgTx::new(Db {
+                    let mut pg = SqlTx(Pg::new(Db {
                         tx: &mut *db.tx,
                         statements: &mut *db.statements,
-                    });
+                    }));
                     let outcome = job(&mut pg)?;
                     // The last moment to give up: the caller was told this failed.
                     let commit = outcome.commit && !abandoned.load(Ordering::SeqCst);
                     if commit {
-                        pg.finish()?;
+                        pg.0.finish()?;
                     }
                     Ok((outcome.output, commit))
                 });

@@ -2,16 +2,14 @@
 //! read-only connections (docs/architecture.md §2).
 //!
 //! - [`writer`]: the writer thread; every write job of every request goes through it.
-//! - [`tx`]: the [`Tx`](crate::domain::Tx) a job sees, over the writer's open transaction.
-//! - [`queries`]: the statements both sides share.
+//! - [`engine`]: SQLite as an engine of the SQL both backends share (`crate::store::sql`).
 //! - [`schema`]: connection settings and numbered migrations (`PRAGMA user_version`).
 //!
 //! Reads do not queue behind writes: in WAL mode a reader sees the last committed state while
 //! the writer works, so each read takes a pooled read-only connection on a blocking thread.
 
-mod queries;
+mod engine;
 mod schema;
-mod tx;
 mod writer;
 
 #[cfg(test)]
@@ -20,11 +18,9 @@ mod tests;
 pub use writer::WriterStats;
 
 use super::OpenError;
-use crate::domain::{
-    Admin, AdminSession, AppUser, Device, DeviceProfile, DeviceState, DirectoryCounts, EntityKind,
-    Event, Key, Login, Policy, ReadJob, Reader, Store, StoreError, StoreResult, Timestamp, TxJob,
-    User,
-};
+use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
+use crate::store::sql::SqlReader;
+use engine::Lite;
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -246,95 +242,13 @@ impl ReaderPool {
     }
 }
 
-/// The [`Reader`] over one connection inside a read transaction.
-struct ConnReader<'c>(&'c Connection);
-
-impl Reader for ConnReader<'_> {
-    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
-        queries::app(self.0, id)
-    }
-
-    fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
-        queries::user(self.0, id)
-    }
-
-    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
-        Ok(queries::device(self.0, name)?.map(|(device, _)| device))
-    }
-
-    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        queries::profile(self.0, name)
-    }
-
-    fn policy(&mut self) -> StoreResult<Policy> {
-        queries::policy(self.0)
-    }
-
-    fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
-        let Some((device, last_user)) = queries::device(self.0, name)? else {
-            return Ok(None);
-        };
-        let login = queries::device_login(self.0, name, Some(now))?;
-        Ok(Some(DeviceState {
-            device,
-            login,
-            last_user,
-        }))
-    }
-
-    fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
-        queries::user_logins(self.0, user, Some(now))
-    }
-
-    fn live_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>> {
-        queries::live_logins(self.0, now)
-    }
-
-    fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>> {
-        queries::next_deadline(self.0)
-    }
-
-    fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
-        queries::events_after(self.0, after, limit)
-    }
-
-    fn counts(&mut self) -> StoreResult<DirectoryCounts> {
-        queries::counts(self.0)
-    }
-
-    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
-        queries::admin(self.0, username)
-    }
-
-    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-        queries::session(self.0, token_hash)
-    }
-
-    fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
-        queries::live_sessions(self.0, now)
-    }
-
-    fn names(
-        &mut self,
-        kind: EntityKind,
-        contains: Option<&str>,
-        offset: u64,
-        limit: u32,
-    ) -> StoreResult<(u64, Vec<Key>)> {
-        queries::names(self.0, kind, contains, offset, limit)
-    }
-
-    fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>> {
-        queries::users_with_extension(self.0, extension, limit)
-    }
-}
-
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     /// One pooled connection, one read transaction, on one blocking thread: however many
     /// facts the job reads.
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        self.read_snapshot(move |c| job(&mut ConnReader(c))).await
+        self.read_snapshot(move |c| job(&mut SqlReader(Lite(c))))
+            .await
     }
 
     /// Queue the job for the writer and wait for its batch to commit. Once queued, the job

@@ -5,7 +5,9 @@
 
 use super::writer::{JobResult, MAX_BATCH};
 use super::*;
-use crate::domain::{EventKind, NewEvent, Tx, TxOutcome};
+use crate::domain::{
+    DirectoryCounts, EventKind, Key, NewEvent, Policy, Timestamp, Tx, TxOutcome, User,
+};
 use crate::store::contract::{device, login, write};
 use tempfile::TempDir;
 use tokio::sync::oneshot;

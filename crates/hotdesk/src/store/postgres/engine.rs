@@ -1,0 +1,173 @@
+//! PostgreSQL as an [`Engine`] of the shared SQL: many nodes, one database.
+//!
+//! Writes run at READ COMMITTED. What makes a rule that reads then writes safe across nodes is
+//! locking (the order is [`crate::domain::Tx`]'s): each lock is a transaction-scoped advisory
+//! lock, and events are buffered and numbered last, just before COMMIT, from `event_counter`
+//! (see [`super::schema`]).
+
+use super::conn::Db;
+use crate::domain::{NewEvent, StoreError, StoreResult};
+use crate::store::sql::{Cell, Conn, Engine, Row, Value, args, outbox};
+use bytes::BytesMut;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The cause chain holds what matters (refused, reset, the server's message).
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                StoreError::Conflict(text)
+            }
+            _ => StoreError::Database(text),
+        }
+    }
+}
+
+/// PostgreSQL types its parameters from the statement: an integer goes out as the column's
+/// width (positions are INTEGER, times BIGINT), checked, never truncated.
+impl ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match *self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+            Value::Int(v) if *ty == Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Bool(v) => v.to_sql(ty, out),
+            Value::Text(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// One transaction on a pooled connection, with what the job leaves for its commit.
+pub(super) struct Pg<'a, 't> {
+    db: Db<'a, 't>,
+    /// Events appended by the job, written at commit with their sequence numbers.
+    events: Vec<NewEvent>,
+    /// A login was written: other nodes' schedulers must look at the deadlines again.
+    logins_changed: bool,
+}
+
+impl<'a, 't> Pg<'a, 't> {
+    pub(super) fn new(db: Db<'a, 't>) -> Self {
+        Pg {
+            db,
+            events: Vec::new(),
+            logins_changed: false,
+        }
+    }
+
+    /// What the job leaves to do before COMMIT: tell the other nodes about new deadlines and
+    /// events (PostgreSQL delivers a NOTIFY at commit, and only then), then give the buffered
+    /// events their numbers and write them, the last thing before COMMIT.
+    pub(super) fn finish(&mut self) -> StoreResult<()> {
+        if self.logins_changed {
+            self.execute("SELECT pg_notify($1, '')", args![super::LOGINS_CHANNEL])?;
+        }
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        self.execute("SELECT pg_notify($1, '')", args![super::EVENTS_CHANNEL])?;
+        let n = self.events.len() as i64;
+        let last: i64 = self
+            .query_one(
+                "UPDATE event_counter SET last = last + $1 WHERE id = 1 RETURNING last",
+                args![n],
+            )?
+            .get()?;
+        for (i, e) in std::mem::take(&mut self.events).iter().enumerate() {
+            outbox::insert_event(self, Some(last - n + 1 + i as i64), e)?;
+        }
+        Ok(())
+    }
+}
+
+impl Conn for Pg<'_, '_> {
+    fn execute(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<u64> {
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|v| v as _).collect();
+        Ok(self.db.execute(sql, &params)?)
+    }
+
+    fn query(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<Vec<Row>> {
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|v| v as _).collect();
+        let rows = self.db.query(sql, &params)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut cells = Vec::with_capacity(r.len());
+            for (i, column) in r.columns().iter().enumerate() {
+                let ty = column.type_();
+                let cell = if *ty == Type::BOOL {
+                    r.try_get::<_, Option<bool>>(i)?.map(Cell::Bool)
+                } else if *ty == Type::INT8 {
+                    r.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+                } else if *ty == Type::INT4 {
+                    r.try_get::<_, Option<i32>>(i)?.map(|v| Cell::Int(v.into()))
+                } else if *ty == Type::INT2 {
+                    r.try_get::<_, Option<i16>>(i)?.map(|v| Cell::Int(v.into()))
+                } else if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+                    r.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+                } else {
+                    Some(Cell::Other("a column type hotdesk does not store"))
+                };
+                cells.push(cell.unwrap_or(Cell::Null));
+            }
+            out.push(Row::new(cells));
+        }
+        Ok(out)
+    }
+}
+
+impl Engine for Pg<'_, '_> {
+    const FIND: &'static str = "strpos";
+
+    /// Rows another node is ending right now are skipped, not waited for: that node's delete
+    /// returns them, so each expiry happens exactly once and nobody queues behind it.
+    const REMOVE_DUE_LOGINS: &'static str = r#"DELETE FROM logins WHERE device_key IN (
+            SELECT device_key FROM logins WHERE expires_at <= $1
+            ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+        RETURNING device, "user", profile, app, logged_in_at, expires_at"#;
+
+    /// Advisory locks live in one 64-bit space per database: the tag keeps a user and a device
+    /// with the same name apart.
+    fn lock(&mut self, tag: &str, key: &str) -> StoreResult<()> {
+        let name = format!("{tag}:{key}");
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            args![&name],
+        )?;
+        Ok(())
+    }
+
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<()> {
+        self.events.push(event.clone());
+        Ok(())
+    }
+
+    fn last_event_seq(&mut self) -> StoreResult<i64> {
+        self.query_one("SELECT last FROM event_counter WHERE id = 1", args![])?
+            .get()
+    }
+
+    fn login_written(&mut self) {
+        self.logins_changed = true;
+    }
+}

@@ -1,0 +1,328 @@
+//! The SQL both backends share, written once.
+//!
+//! SQLite and PostgreSQL run the same statements for almost everything hotdesk stores; what
+//! differs is how a connection binds values and decodes columns, and a few engine rules
+//! (locking across nodes, numbering events in commit order, batching expiry). So:
+//!
+//! - [`Conn`] is what an engine gives: run a statement with [`Value`]s, get [`Row`]s back.
+//!   Statements are written in PostgreSQL's `$1` style; SQLite reads them as `?1`.
+//! - [`Engine`] adds the few rules that differ, each a method with the engine's answer.
+//! - [`SqlTx`] implements every store concern (`logins`, `directory`, `sessions`, `outbox`,
+//!   `change_sets`, `phone`, one file each) over any engine, and [`SqlReader`] the reads.
+//!
+//! A row's column that holds something this build cannot read is an error that names the
+//! column, never a panic: corruption or a newer version's data answers code 6, and the log says
+//! which value.
+
+mod change_sets;
+mod directory;
+mod logins;
+pub(crate) mod outbox;
+mod phone;
+mod reads;
+mod sessions;
+
+pub(crate) use reads::SqlReader;
+
+use crate::domain::{EntityKind, Key, Login, NewEvent, StoreError, StoreResult, Timestamp};
+
+/// A value bound to a statement's parameter. Borrowed: binding copies nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(&'a str),
+}
+
+/// `From` for each type a statement binds, as `Value::$variant(convert(v))`.
+macro_rules! value_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl<'a> From<$t> for Value<'a> {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
+}
+
+value_from! {
+    &'a str => |v| Value::Text(v),
+    &'a String => |v| Value::Text(v),
+    &'a Key => |v| Value::Text(v.as_str()),
+    i64 => |v| Value::Int(v),
+    u32 => |v| Value::Int(v.into()),
+    usize => |v| Value::Int(i64::try_from(v).unwrap_or(i64::MAX)),
+    u64 => |v| Value::Int(i64::try_from(v).unwrap_or(i64::MAX)),
+    Timestamp => |v| Value::Int(v.0),
+    bool => |v| Value::Bool(v),
+}
+
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// The parameters of one statement: `args![a, b, c]`.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => {
+        &[$($crate::store::sql::Value::from($v)),*]
+    };
+}
+pub(crate) use args;
+
+/// One column of a row, as the engine returned it.
+#[derive(Debug)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+    /// A type hotdesk never stores (a float, a blob): named in the error if read.
+    Other(&'static str),
+}
+
+/// One row, read column by column in the order of the statement's select list.
+pub(crate) struct Row {
+    cells: std::vec::IntoIter<Cell>,
+    column: usize,
+}
+
+impl Row {
+    pub(crate) fn new(cells: Vec<Cell>) -> Row {
+        Row {
+            cells: cells.into_iter(),
+            column: 0,
+        }
+    }
+
+    fn next(&mut self) -> StoreResult<(usize, Cell)> {
+        let column = self.column;
+        self.column += 1;
+        let cell = self.cells.next().ok_or_else(|| {
+            StoreError::Database(format!(
+                "a row has no column {column}: statement and decoder disagree"
+            ))
+        })?;
+        Ok((column, cell))
+    }
+
+    /// The next column, as `T`; `Option<T>` for a column that may be NULL.
+    pub(crate) fn get<T: FromCell>(&mut self) -> StoreResult<T> {
+        let (column, cell) = self.next()?;
+        T::from_cell(cell).map_err(|cell| {
+            let held = match cell {
+                Cell::Null => "NULL".to_string(),
+                Cell::Int(v) => format!("the integer {v}"),
+                Cell::Bool(v) => format!("the boolean {v}"),
+                Cell::Text(v) => format!("the text {v:?}"),
+                Cell::Other(what) => what.to_string(),
+            };
+            StoreError::Database(format!(
+                "column {column} holds {held} where {} was expected",
+                T::WANTED
+            ))
+        })
+    }
+
+    /// A count: never negative.
+    pub(crate) fn count(&mut self) -> StoreResult<u64> {
+        Ok(self.get::<i64>()?.max(0) as u64)
+    }
+
+    /// A text column that must parse as one of a fixed set (a role, an event kind).
+    pub(crate) fn parsed<T>(
+        &mut self,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> StoreResult<T> {
+        let text: String = self.get()?;
+        parse(&text)
+            .ok_or_else(|| StoreError::Database(format!("unknown {what} {text:?} in the database")))
+    }
+}
+
+/// A value a column decodes into. The cell comes back on a mismatch, for the message.
+pub(crate) trait FromCell: Sized {
+    const WANTED: &'static str;
+    fn from_cell(cell: Cell) -> Result<Self, Cell>;
+}
+
+impl FromCell for String {
+    const WANTED: &'static str = "text";
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        match cell {
+            Cell::Text(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+impl FromCell for i64 {
+    const WANTED: &'static str = "an integer";
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        match cell {
+            Cell::Int(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+/// Counts and minutes: out of range is corruption, an error, not a wrapped number.
+impl FromCell for u32 {
+    const WANTED: &'static str = "an integer from 0 to 4294967295";
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        match cell {
+            Cell::Int(v) => u32::try_from(v).map_err(|_| Cell::Int(v)),
+            other => Err(other),
+        }
+    }
+}
+
+impl FromCell for Timestamp {
+    const WANTED: &'static str = "a time in milliseconds";
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        i64::from_cell(cell).map(Timestamp)
+    }
+}
+
+/// SQLite has no booleans: 0 and 1 are what it stores for them.
+impl FromCell for bool {
+    const WANTED: &'static str = "a boolean";
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        match cell {
+            Cell::Bool(v) => Ok(v),
+            Cell::Int(0) => Ok(false),
+            Cell::Int(1) => Ok(true),
+            other => Err(other),
+        }
+    }
+}
+
+impl<T: FromCell> FromCell for Option<T> {
+    const WANTED: &'static str = T::WANTED;
+    fn from_cell(cell: Cell) -> Result<Self, Cell> {
+        match cell {
+            Cell::Null => Ok(None),
+            other => T::from_cell(other).map(Some),
+        }
+    }
+}
+
+/// What an engine gives the shared SQL: statements in, rows out, inside the one transaction
+/// the backend opened for the job.
+pub(crate) trait Conn {
+    /// Run a statement; returns how many rows it changed.
+    fn execute(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<u64>;
+    /// Run a statement and return every row it gives.
+    fn query(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<Vec<Row>>;
+
+    /// The first row, if any.
+    fn query_opt(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<Option<Row>> {
+        Ok(self.query(sql, args)?.into_iter().next())
+    }
+
+    /// The one row a statement always gives (an aggregate, `RETURNING` of an insert).
+    fn query_one(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<Row> {
+        self.query_opt(sql, args)?
+            .ok_or_else(|| StoreError::Database(format!("no row from {sql:?}")))
+    }
+
+    /// Every row, each decoded by `decode`.
+    fn query_map<T>(
+        &mut self,
+        sql: &str,
+        args: &[Value<'_>],
+        decode: impl FnMut(Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.query(sql, args)?.into_iter().map(decode).collect()
+    }
+}
+
+/// The rules where the engines differ. Everything else is [`SqlTx`]'s, once.
+pub(crate) trait Engine: Conn {
+    /// The function that finds text in text: `instr` (SQLite), `strpos` (PostgreSQL). A name
+    /// filter is plain text, with no `LIKE` wildcards to escape.
+    const FIND: &'static str;
+
+    /// Delete the due logins, `RETURNING` [`LOGIN_COLUMNS`], with `$1` the instant.
+    const REMOVE_DUE_LOGINS: &'static str;
+
+    /// Serialize with every transaction that takes the same `(tag, key)` lock, until this one
+    /// ends. One writer needs nothing.
+    fn lock(&mut self, tag: &str, key: &str) -> StoreResult<()>;
+
+    /// Append an event: its number is its commit position (see [`crate::domain::OutboxTx`]).
+    fn append_event(&mut self, event: &NewEvent) -> StoreResult<()>;
+
+    /// The newest event's number, 0 with none.
+    fn last_event_seq(&mut self) -> StoreResult<i64>;
+
+    /// A login was written: another node's scheduler may need to look again.
+    fn login_written(&mut self) {}
+}
+
+/// The store's write side over one engine transaction. Each concern's trait is implemented in
+/// its own file of this module.
+pub(crate) struct SqlTx<E>(pub(crate) E);
+
+/// The table that holds each kind of object.
+pub(crate) fn table(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::Application => "apps",
+        EntityKind::User => "users",
+        EntityKind::DeviceProfile => "profiles",
+        EntityKind::Device => "devices",
+        EntityKind::Admin => "admins",
+    }
+}
+
+/// The columns of a login, in the order [`login`] decodes them.
+pub(crate) const LOGIN_COLUMNS: &str = r#"device, "user", profile, app, logged_in_at, expires_at"#;
+
+/// Decode a row selected (or returned) with [`LOGIN_COLUMNS`].
+pub(crate) fn login(mut r: Row) -> StoreResult<Login> {
+    Ok(Login {
+        device: r.get()?,
+        user: r.get()?,
+        profile: r.get()?,
+        app: r.get()?,
+        logged_in_at: r.get()?,
+        deadline: r.get()?,
+    })
+}
+
+/// Whether a row with this key exists in `table`.
+fn row_exists(c: &mut impl Conn, table: &str, key: &Key) -> StoreResult<bool> {
+    let sql = format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE key = $1)");
+    c.query_one(&sql, args![key])?.get()
+}
+
+/// Replace an object's ordered list (certificates, profile names, lines): the rows of `table`
+/// owned by `owner`, each `(position, values...)`.
+fn replace_list<'v>(
+    c: &mut impl Conn,
+    table: &str,
+    owner_column: &str,
+    owner: &Key,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<Value<'v>>>,
+) -> StoreResult<()> {
+    c.execute(
+        &format!("DELETE FROM {table} WHERE {owner_column} = $1"),
+        args![owner],
+    )?;
+    let placeholders: Vec<String> = (1..=columns.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({owner_column}, position, {}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    for (position, values) in rows.enumerate() {
+        let mut all = vec![Value::from(owner), Value::from(position)];
+        all.extend(values);
+        c.execute(&sql, &all)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! The lookups both sides use: a write job inside its transaction, and a read job on its
+//! snapshot ([`SqlReader`]). One copy, so a row is decoded the same way whoever reads it.
+//!
+//! Every lookup is by `key` (the case-folded name, [`Key`]) and returns the name as stored.
+
+use super::{Conn, Engine, LOGIN_COLUMNS, Row, args, login, table};
+use crate::domain::{
+    Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DeviceState, DirectoryCounts,
+    EntityKind, Event, EventKind, Key, Login, MultipleLogin, NewEvent, PinGuard, Policy, Reader,
+    Role, StoreResult, Timestamp, User,
+};
+
+pub(crate) fn app(c: &mut impl Conn, key: &Key) -> StoreResult<Option<AppUser>> {
+    let Some(mut r) = c.query_opt("SELECT id, proxy FROM apps WHERE key = $1", args![key])? else {
+        return Ok(None);
+    };
+    Ok(Some(AppUser {
+        id: r.get()?,
+        proxy: r.get()?,
+        certificate_hashes: c.query_map(
+            "SELECT hash FROM app_certificates WHERE app_key = $1 ORDER BY position",
+            args![key],
+            |mut r| r.get(),
+        )?,
+    }))
+}
+
+pub(crate) fn user(c: &mut impl Conn, key: &Key) -> StoreResult<Option<User>> {
+    let Some(mut r) = c.query_opt(
+        "SELECT id, pin_hash, password_hash, name, max_login_minutes, extension
+         FROM users WHERE key = $1",
+        args![key],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(User {
+        id: r.get()?,
+        pin_hash: r.get()?,
+        password_hash: r.get()?,
+        name: r.get()?,
+        max_login_minutes: r.get()?,
+        extension: r.get()?,
+        profiles: c.query_map(
+            "SELECT profile FROM user_profiles WHERE user_key = $1 ORDER BY position",
+            args![key],
+            |mut r| r.get(),
+        )?,
+    }))
+}
+
+/// The device and its `last_user`.
+pub(crate) fn device(
+    c: &mut impl Conn,
+    key: &Key,
+) -> StoreResult<Option<(Device, Option<String>)>> {
+    c.query_opt(
+        "SELECT name, model, em_enabled, last_user FROM devices WHERE key = $1",
+        args![key],
+    )?
+    .map(|mut r| {
+        Ok((
+            Device {
+                name: r.get()?,
+                model: r.get()?,
+                em_enabled: r.get()?,
+            },
+            r.get()?,
+        ))
+    })
+    .transpose()
+}
+
+pub(crate) fn profile(c: &mut impl Conn, key: &Key) -> StoreResult<Option<DeviceProfile>> {
+    let Some(mut r) = c.query_opt(
+        "SELECT name, description FROM profiles WHERE key = $1",
+        args![key],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(DeviceProfile {
+        name: r.get()?,
+        description: r.get()?,
+        lines: c.query_map(
+            "SELECT line FROM profile_lines WHERE profile_key = $1 ORDER BY position",
+            args![key],
+            |mut r| r.get(),
+        )?,
+    }))
+}
+
+pub(crate) fn admin(c: &mut impl Conn, key: &Key) -> StoreResult<Option<Admin>> {
+    c.query_opt(
+        "SELECT username, password_hash, role FROM admins WHERE key = $1",
+        args![key],
+    )?
+    .map(|mut r| {
+        Ok(Admin {
+            username: r.get()?,
+            password_hash: r.get()?,
+            role: r.parsed("role", Role::parse)?,
+        })
+    })
+    .transpose()
+}
+
+const SESSIONS: &str = "SELECT s.token_hash, a.username, a.role, s.created_at, s.expires_at,
+         s.callback_url, s.peer, s.events_after
+     FROM admin_sessions s JOIN admins a ON a.key = s.admin_key";
+
+fn session_from(mut r: Row) -> StoreResult<AdminSession> {
+    Ok(AdminSession {
+        token_hash: r.get()?,
+        username: r.get()?,
+        role: r.parsed("role", Role::parse)?,
+        created_at: r.get()?,
+        expires_at: r.get()?,
+        callback_url: r.get()?,
+        peer: r.get()?,
+        events_after: r.get()?,
+    })
+}
+
+pub(crate) fn session(c: &mut impl Conn, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+    let sql = format!("{SESSIONS} WHERE s.token_hash = $1");
+    c.query_opt(&sql, args![token_hash])?
+        .map(session_from)
+        .transpose()
+}
+
+fn live_sessions(c: &mut impl Conn, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
+    let sql = format!("{SESSIONS} WHERE s.expires_at > $1 ORDER BY s.created_at, s.token_hash");
+    c.query_map(&sql, args![now], session_from)
+}
+
+pub(crate) fn policy(c: &mut impl Conn) -> StoreResult<Policy> {
+    let Some(mut r) = c.query_opt(
+        "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
+                max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service
+         FROM policy WHERE id = 1",
+        args![],
+    )?
+    else {
+        return Ok(Policy::default());
+    };
+    Ok(Policy {
+        multiple_login: r.parsed("multiple-login behaviour", MultipleLogin::parse)?,
+        max_login_minutes: r.get()?,
+        enforce_max_login: r.get()?,
+        remember_last_user: r.get()?,
+        max_concurrent_requests: r.get()?,
+        validate_ip: r.get()?,
+        allow_proxy: r.get()?,
+        min_pin_length: r.get()?,
+        phone_service: r.get()?,
+        trusted_ips: c.query_map(
+            "SELECT ip FROM policy_trusted_ips ORDER BY position",
+            args![],
+            |mut r| r.get(),
+        )?,
+    })
+}
+
+pub(crate) fn change_set(c: &mut impl Conn, id: &str) -> StoreResult<Option<ChangeSet>> {
+    let Some(mut r) = c.query_opt(
+        "SELECT owner, created_at FROM change_sets WHERE id = $1",
+        args![id],
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ChangeSet {
+        id: id.to_string(),
+        owner: r.get()?,
+        created_at: r.get()?,
+        edits: c.query_map(
+            "SELECT edit FROM change_set_edits WHERE change_set_id = $1 ORDER BY position",
+            args![id],
+            |mut r| r.get(),
+        )?,
+    }))
+}
+
+pub(crate) fn pin_guard(c: &mut impl Conn, user: &Key) -> StoreResult<Option<PinGuard>> {
+    c.query_opt(
+        "SELECT failures, window_start, locked_until FROM pin_guards WHERE user_key = $1",
+        args![user],
+    )?
+    .map(|mut r| {
+        Ok(PinGuard {
+            failures: r.get()?,
+            window_start: r.get()?,
+            locked_until: r.get()?,
+        })
+    })
+    .transpose()
+}
+
+/// Logins whose deadline is after this instant, or that have none: with no instant, all.
+fn live_after(live_at: Option<Timestamp>) -> i64 {
+    live_at.map_or(i64::MIN, |t| t.0)
+}
+
+/// The login on a device. With `live_at`, a login due at that instant counts as gone.
+pub(crate) fn device_login(
+    c: &mut impl Conn,
+    device: &Key,
+    live_at: Option<Timestamp>,
+) -> StoreResult<Option<Login>> {
+    let sql = format!(
+        "SELECT {LOGIN_COLUMNS} FROM logins
+         WHERE device_key = $1 AND (expires_at IS NULL OR expires_at > $2)"
+    );
+    let row = c.query_opt(&sql, args![device, live_after(live_at)])?;
+    row.map(login).transpose()
+}
+
+/// A user's logins, oldest first. With `live_at`, logins due at that instant are left out.
+pub(crate) fn user_logins(
+    c: &mut impl Conn,
+    user: &Key,
+    live_at: Option<Timestamp>,
+) -> StoreResult<Vec<Login>> {
+    let sql = format!(
+        "SELECT {LOGIN_COLUMNS} FROM logins
+         WHERE user_key = $1 AND (expires_at IS NULL OR expires_at > $2)
+         ORDER BY logged_in_at, device_key"
+    );
+    c.query_map(&sql, args![user, live_after(live_at)], login)
+}
+
+/// The [`Reader`] over one engine connection inside a read-only snapshot.
+pub(crate) struct SqlReader<E>(pub(crate) E);
+
+impl<E: Engine> Reader for SqlReader<E> {
+    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
+        app(&mut self.0, id)
+    }
+
+    fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
+        user(&mut self.0, id)
+    }
+
+    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
+        Ok(device(&mut self.0, name)?.map(|(device, _)| device))
+    }
+
+    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
+        profile(&mut self.0, name)
+    }
+
+    fn policy(&mut self) -> StoreResult<Policy> {
+        policy(&mut self.0)
+    }
+
+    fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
+        let Some((device, last_user)) = device(&mut self.0, name)? else {
+            return Ok(None);
+        };
+        let login = device_login(&mut self.0, name, Some(now))?;
+        Ok(Some(DeviceState {
+            device,
+            login,
+            last_user,
+        }))
+    }
+
+    fn user_logins(&mut self, user: &Key, now: Timestamp) -> StoreResult<Vec<Login>> {
+        user_logins(&mut self.0, user, Some(now))
+    }
+
+    fn live_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>> {
+        self.0.query_map(
+            &format!(
+                "SELECT {LOGIN_COLUMNS} FROM logins WHERE expires_at IS NULL OR expires_at > $1
+                 ORDER BY device_key"
+            ),
+            args![now],
+            login,
+        )
+    }
+
+    fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>> {
+        self.0
+            .query_one("SELECT MIN(expires_at) FROM logins", args![])?
+            .get()
+    }
+
+    fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.0.query_map(
+            r#"SELECT seq, at, kind, actor, device, "user", profile, detail FROM events
+               WHERE seq > $1 ORDER BY seq LIMIT $2"#,
+            args![after, limit],
+            |mut r| {
+                Ok(Event {
+                    seq: r.get()?,
+                    event: NewEvent {
+                        at: r.get()?,
+                        kind: r.parsed("event kind", EventKind::parse)?,
+                        actor: r.get()?,
+                        device: r.get()?,
+                        user: r.get()?,
+                        profile: r.get()?,
+                        detail: r.get()?,
+                    },
+                })
+            },
+        )
+    }
+
+    fn counts(&mut self) -> StoreResult<DirectoryCounts> {
+        let mut r = self.0.query_one(
+            "SELECT (SELECT COUNT(*) FROM apps), (SELECT COUNT(*) FROM users),
+                    (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM devices),
+                    (SELECT COUNT(*) FROM admins)",
+            args![],
+        )?;
+        Ok(DirectoryCounts {
+            apps: r.count()?,
+            users: r.count()?,
+            profiles: r.count()?,
+            devices: r.count()?,
+            admins: r.count()?,
+        })
+    }
+
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
+        admin(&mut self.0, username)
+    }
+
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+        session(&mut self.0, token_hash)
+    }
+
+    fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>> {
+        live_sessions(&mut self.0, now)
+    }
+
+    fn names(
+        &mut self,
+        kind: EntityKind,
+        contains: Option<&str>,
+        offset: u64,
+        limit: u32,
+    ) -> StoreResult<(u64, Vec<Key>)> {
+        let (table, find) = (table(kind), E::FIND);
+        let filter = contains.unwrap_or("");
+        let total = self
+            .0
+            .query_one(
+                &format!("SELECT COUNT(*) FROM {table} WHERE {find}(key, $1) > 0"),
+                args![filter],
+            )?
+            .count()?;
+        let keys = self.0.query_map(
+            &format!(
+                "SELECT key FROM {table} WHERE {find}(key, $1) > 0
+                 ORDER BY key LIMIT $2 OFFSET $3"
+            ),
+            args![filter, limit, offset],
+            |mut r| Ok(Key::of(&r.get::<String>()?)),
+        )?;
+        Ok((total, keys))
+    }
+
+    fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>> {
+        let keys: Vec<String> = self.0.query_map(
+            "SELECT key FROM users WHERE extension = $1 ORDER BY key LIMIT $2",
+            args![extension, limit],
+            |mut r| r.get(),
+        )?;
+        let mut users = Vec::with_capacity(keys.len());
+        for key in keys {
+            users.extend(user(&mut self.0, &Key::of(&key))?);
+        }
+        Ok(users)
+    }
+}
