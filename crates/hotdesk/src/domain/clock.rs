@@ -143,6 +143,12 @@ impl ManualClock {
         let next = self.now().plus(d);
         self.set(next);
     }
+
+    /// How many sleeps are waiting on this clock now: a test knows a task has parked, rather
+    /// than guessing how long it takes to get there.
+    pub fn sleepers(&self) -> usize {
+        self.inner.moved.receiver_count()
+    }
 }
 
 impl Clock for ManualClock {

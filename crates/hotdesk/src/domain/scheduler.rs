@@ -26,22 +26,41 @@ pub async fn expire_now(store: &dyn Store, clock: &dyn Clock) -> Result<Vec<Logi
     Ok(ended)
 }
 
+/// The first pause after a failed pass; each further failure doubles it, up to [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+
 /// Run until `shutdown` is notified.
+///
+/// A pass that fails (the database refuses writes) is tried again after a pause that grows,
+/// not at once: the due deadline it failed on is still due, and retrying it in a loop would
+/// spin a core and flood the log while the database is down. A login that arrives meanwhile
+/// still wakes the task.
 pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     shutdown: Arc<Notify>,
 ) {
+    let mut retry = FIRST_RETRY;
     loop {
-        if let Err(e) = expire_now(store.as_ref(), clock.as_ref()).await {
-            tracing::error!(error = %e, "auto-logout pass failed; retrying shortly");
-        }
-        let next = match store.next_deadline().await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the next deadline; retrying shortly");
-                Some(clock.now().plus(Duration::from_secs(1)))
+        let next = match expire_now(store.as_ref(), clock.as_ref()).await {
+            Ok(_) => store
+                .next_deadline()
+                .await
+                .map_err(|e| ("read the next deadline", e)),
+            Err(e) => Err(("end the due logins", e)),
+        };
+        let next = match next {
+            Ok(next) => {
+                retry = FIRST_RETRY;
+                next
+            }
+            Err((what, e)) => {
+                tracing::error!(error = %e, "auto-logout cannot {what}; retrying in {retry:?}");
+                let at = clock.now().plus(retry);
+                retry = (retry * 2).min(MAX_RETRY);
+                Some(at)
             }
         };
         let sleep = async {

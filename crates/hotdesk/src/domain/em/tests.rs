@@ -25,6 +25,8 @@ struct Faulty {
     /// Told when a write reaches the store while the gate is closed.
     entered: Notify,
     fail: AtomicBool,
+    /// Write jobs offered to the store, failed ones included.
+    writes: std::sync::atomic::AtomicU64,
 }
 
 #[async_trait::async_trait]
@@ -36,6 +38,7 @@ impl Store for Faulty {
         if self.gate.available_permits() == 0 {
             self.entered.notify_one();
         }
+        self.writes.fetch_add(1, Ordering::SeqCst);
         let _pass = self.gate.acquire().await.map_err(|_| StoreError::Closed)?;
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Database("disk on fire".into()));
@@ -50,6 +53,7 @@ async fn service(policy: &str) -> (Arc<EmService>, Arc<Faulty>) {
         gate: Semaphore::new(GATE),
         entered: Notify::new(),
         fail: AtomicBool::new(false),
+        writes: Default::default(),
     });
     let store: Arc<dyn Store> = faulty.clone();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_000_000)));
@@ -110,7 +114,6 @@ async fn a_write_past_the_limit_is_busy_while_another_is_in_flight() {
     assert_eq!(em.in_flight(), 1, "the first login is held in the store");
     let second = em.handle(login("SEP003094C25B49", "one"), &ctx).await;
     assert_eq!(code(&second), Some(ErrorCode::Busy));
-    eprintln!("C");
     drop(held);
     assert_eq!(first.await.unwrap(), EmResponse::Success);
     assert_eq!(em.in_flight(), 0, "slots are given back");
@@ -140,4 +143,87 @@ async fn a_failing_database_is_code_6_and_changes_nothing() {
         em.handle(login("SEP003094C25B15", "john"), &ctx).await,
         EmResponse::Success
     );
+}
+
+/// Wait, within a bound, until `done` holds: for a background task to reach a state.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let wait = async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| panic!("never: {what}"));
+}
+
+#[tokio::test]
+async fn the_scheduler_waits_longer_after_each_failed_pass_instead_of_spinning() {
+    let faulty = Arc::new(Faulty {
+        inner: SqliteStore::open_in_memory().unwrap(),
+        gate: Semaphore::new(GATE),
+        entered: Notify::new(),
+        fail: AtomicBool::new(false),
+        writes: Default::default(),
+    });
+    let clock = ManualClock::new(Timestamp(1_000_000));
+    let due = Login {
+        device: "SEP1".into(),
+        user: "john".into(),
+        profile: "p".into(),
+        app: "appid".into(),
+        logged_in_at: Timestamp(0),
+        deadline: Some(Timestamp(500_000)),
+    };
+    crate::domain::run_tx(&faulty.inner, move |tx| tx.put_login(&due).map(Ok::<_, ()>))
+        .await
+        .unwrap()
+        .unwrap();
+    faulty.fail.store(true, Ordering::SeqCst);
+    let writes = || faulty.writes.load(Ordering::SeqCst);
+
+    let (wake, shutdown) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let task = tokio::spawn(crate::domain::scheduler::run(
+        faulty.clone(),
+        Arc::new(clock.clone()),
+        wake,
+        shutdown.clone(),
+    ));
+    until("the scheduler parks after its failed pass", || {
+        clock.sleepers() > 0
+    })
+    .await;
+    assert_eq!(
+        writes(),
+        1,
+        "one try, then a pause: the clock has not moved"
+    );
+
+    clock.advance(std::time::Duration::from_millis(999));
+    tokio::task::yield_now().await;
+    assert_eq!(writes(), 1, "the first pause is a second");
+    clock.advance(std::time::Duration::from_millis(1));
+    until("a second try after the pause", || {
+        writes() == 2 && clock.sleepers() > 0
+    })
+    .await;
+    clock.advance(std::time::Duration::from_secs(1));
+    tokio::task::yield_now().await;
+    assert_eq!(writes(), 2, "the second pause is longer than the first");
+
+    faulty.fail.store(false, Ordering::SeqCst);
+    clock.advance(std::time::Duration::from_secs(1));
+    until("a third try once the database is back", || writes() == 3).await;
+    let mut ended = false;
+    for _ in 0..10_000 {
+        ended = faulty.inner.next_deadline().await.unwrap().is_none();
+        if ended {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(ended, "the due login ended");
+    assert_eq!(writes(), 3);
+    shutdown.notify_one();
+    task.await.unwrap();
 }
