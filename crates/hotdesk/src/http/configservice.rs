@@ -1,5 +1,6 @@
 //! `/nbi/configservice/<method>`: the config service. Method `M` takes `<MRequest>` and answers
-//! `<MResponse>`; an empty body stands for a request with no arguments. This file only
+//! `<MResponse>`; an empty body is code 13, as in CSM, except for `getServiceInfo` (a probe)
+//! and on the event service, where it stands for a request with no arguments. This file only
 //! translates between XML elements and domain values; the rules are in `domain::admin`.
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -110,9 +111,20 @@ async fn call(
         Ok(s) => s,
         Err(e) => return unauthorized(&e),
     };
+    // An empty body that meant "list everything" would let a truncated request act on all.
+    let probe = service == Service::Events || method.eq_ignore_ascii_case("getServiceInfo");
     let (root, req_id) = match document(&body, false) {
         Ok(Some(Document { root, req_id })) => (root, req_id),
-        Ok(None) => (Element::new(format!("{method}Request")), None),
+        Ok(None) if probe || !is_method(service, &method) => {
+            (Element::new(format!("{method}Request")), None)
+        }
+        Ok(None) => {
+            return answer(
+                &response_name,
+                None,
+                Err(NbiError::new(NbiCode::EmptyPayload)),
+            );
+        }
         Err(Refused { error, req_id }) => {
             return answer(&response_name, req_id.as_deref(), Err(error));
         }

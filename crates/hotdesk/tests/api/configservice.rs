@@ -328,3 +328,50 @@ async fn service_info_unknown_methods_and_wrong_roots() {
     let anonymous = call(&app, "/nbi/configservice/listLogins", None, "").await;
     assert_eq!((anonymous.status, anonymous.code()), (401, Some(4)));
 }
+
+/// A body lost on the way (a proxy, a script's empty variable) must not turn into "all": an
+/// empty body is code 13 and does nothing, as in CSM; only the `getServiceInfo` probe needs none.
+#[tokio::test]
+async fn an_empty_body_is_code_13_and_acts_on_nothing() {
+    let app = spawn_app().await;
+    let login = app.em(&login_xml("SEP003094C25B15", "john", "")).await;
+    assert!(login.contains("<success/>"), "{login}");
+    let cookie = session(&app, "admin", "change-me").await;
+    for name in [
+        "listLogins",
+        "listUsers",
+        "forceLogout",
+        "getPolicy",
+        "createChangeSet",
+    ] {
+        for body in ["", " \r\n "] {
+            let answer = call(
+                &app,
+                &format!("/nbi/configservice/{name}"),
+                Some(&cookie),
+                body,
+            )
+            .await;
+            assert_eq!(
+                (answer.status, answer.code()),
+                (200, Some(13)),
+                "{name}: {}",
+                answer.body
+            );
+            assert!(
+                answer.body.contains(&format!("\n<{name}Response>")),
+                "{}",
+                answer.body
+            );
+            assert!(!answer.body.contains("<login>") && !answer.body.contains("<user>"));
+        }
+    }
+    let listed = method(&app, &cookie, "listLogins", "").await;
+    assert!(
+        listed.body.contains("<user>john</user>"),
+        "still logged in: {}",
+        listed.body
+    );
+    let info = call(&app, "/nbi/configservice/getServiceInfo", Some(&cookie), "").await;
+    assert_eq!(info.code(), None, "{}", info.body);
+}
