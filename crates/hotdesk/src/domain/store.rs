@@ -232,6 +232,9 @@ pub trait Reader {
     fn next_deadline(&mut self) -> StoreResult<Option<Timestamp>>;
     /// Events with `seq > after`, oldest first, at most `limit`.
     fn events_after(&mut self, after: i64, limit: u32) -> StoreResult<Vec<Event>>;
+    /// Events with `seq > after` of one of `kinds`, that happened in `[from, to)`, oldest
+    /// first, at most `limit`.
+    fn event_log(&mut self, query: &EventQuery) -> StoreResult<Vec<Event>>;
     fn counts(&mut self) -> StoreResult<DirectoryCounts>;
     fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
     /// The session with this token hash, expired or not (see [`Tx::session`]).
@@ -249,6 +252,16 @@ pub trait Reader {
     ) -> StoreResult<(u64, Vec<Key>)>;
     /// Up to `limit` users whose primary extension is `extension`, by key.
     fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>>;
+}
+
+/// Which events [`Reader::event_log`] reads.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub after: i64,
+    pub kinds: &'static [EventKind],
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: u32,
 }
 
 /// A read job. See [`run_read`] for the typed way to build one.

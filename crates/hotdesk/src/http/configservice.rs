@@ -15,7 +15,7 @@ use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
 
 use super::AppState;
 use super::nbi::{Document, Refused, as_cookie, document, unauthorized, xml};
-use crate::domain::admin::config::LoginFilter;
+use crate::domain::admin::config::{HistoryRange, LoginFilter};
 use crate::domain::admin::edit::{Edit, Edited, Fields, Object, Op, Value};
 use crate::domain::{AdminSession, EntityKind, Event, Login, Policy, Timestamp};
 
@@ -414,14 +414,20 @@ async fn dispatch(
             ))
         }
         "loginHistory" => {
-            let after = number(root, "afterSeq")?.unwrap_or(0);
+            let range = HistoryRange {
+                after: number(root, "afterSeq")?.unwrap_or(0),
+                from: instant(root, "from")?,
+                to: instant(root, "to")?,
+            };
             let limit = number(root, "limit")?
                 .unwrap_or(PAGE as i64)
                 .clamp(1, PAGE as i64);
-            let events = admin
-                .login_history(session, login_filter(root)?, after, limit as u32)
+            let history = admin
+                .login_history(session, login_filter(root)?, range, limit as u32)
                 .await?;
-            Ok(Reply::of(events.iter().map(event_element).collect()))
+            let mut body = vec![Element::with_text("lastSeq", history.cursor.to_string())];
+            body.extend(history.events.iter().map(event_element));
+            Ok(Reply::of(body))
         }
         "forceLogout" => {
             let ended = admin.force_logout(session, login_filter(root)?).await?;
@@ -489,6 +495,20 @@ fn number(root: &Element, name: &str) -> Result<Option<i64>, NbiError> {
 }
 
 /// RFC 3339, UTC, milliseconds: what a person and a parser both read.
+/// An optional RFC 3339 instant (`2026-01-05T08:00:00Z`, offsets allowed).
+fn instant(root: &Element, name: &str) -> Result<Option<Timestamp>, NbiError> {
+    let Some(text) = root.text_of(name) else {
+        return Ok(None);
+    };
+    let bad = || invalid(format!("{name} is not an RFC 3339 time: {text:?}"));
+    let at = humantime::parse_rfc3339_weak(text.trim()).map_err(|_| bad())?;
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| bad())?
+        .as_millis();
+    Ok(Some(Timestamp(i64::try_from(ms).map_err(|_| bad())?)))
+}
+
 fn time(t: Timestamp) -> String {
     // RFC 3339 has four-digit years: a deadline past 9999 (a login of u32::MAX minutes) is
     // shown as the last instant it can name rather than failing the whole answer.

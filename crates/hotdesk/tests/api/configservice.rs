@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use crate::nbi_session::{Answer, call, login_body};
+use std::time::{Duration, UNIX_EPOCH};
 
 const ACCOUNTS: &str = r#"
 [[admins]]
@@ -374,4 +375,105 @@ async fn an_empty_body_is_code_13_and_acts_on_nothing() {
     );
     let info = call(&app, "/nbi/configservice/getServiceInfo", Some(&cookie), "").await;
     assert_eq!(info.code(), None, "{}", info.body);
+}
+
+/// `loginHistory` says how far it read (`<lastSeq>`), so a filter that matches nothing in a
+/// long stretch of events pages on past it instead of answering an empty page for good; and
+/// `<from>`/`<to>` pick a time range.
+#[tokio::test]
+async fn login_history_pages_on_past_a_long_stretch_and_reads_a_time_range() {
+    use hotdesk::domain::{Clock, EventKind, NewEvent, run_tx};
+    let app = spawn_app().await;
+    let start = app.clock.now();
+    // 25,000 logins elsewhere (more than one call reads), written as the EM API would.
+    let busy = 25_000;
+    run_tx(app.store.as_ref(), move |tx| {
+        for i in 0..busy {
+            tx.append_event(&NewEvent {
+                at: start,
+                kind: EventKind::Login,
+                actor: Some("appid".into()),
+                device: Some(format!("SEPBUSY{i}")),
+                user: Some(format!("user{i}")),
+                profile: Some("p".into()),
+                detail: None,
+            })?;
+        }
+        Ok(Ok::<_, ()>(()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    app.clock.advance(Duration::from_secs(3600));
+    let login = app.em(&login_xml("SEP003094C25B15", "john", "")).await;
+    assert!(login.contains("<success/>"), "{login}");
+    app.clock.advance(Duration::from_secs(3600));
+    let logout = app.em(&logout_xml("SEP003094C25B15")).await;
+    assert!(logout.contains("<success/>"), "{logout}");
+    let cookie = session(&app, "admin", "change-me").await;
+
+    // Page by page with the cursor each answer gives: john's two events arrive, in order.
+    let (mut after, mut kinds, mut calls) = (0i64, Vec::new(), 0);
+    while calls < 10 {
+        calls += 1;
+        let args = format!("<user>John</user><afterSeq>{after}</afterSeq>");
+        let page = method(&app, &cookie, "loginHistory", &args).await;
+        assert_eq!(page.code(), None, "{}", page.body);
+        let next: i64 = between(&page.body, "<lastSeq>", "</lastSeq>")
+            .parse()
+            .unwrap();
+        kinds.extend(
+            page.body
+                .match_indices("<kind>")
+                .map(|(i, _)| page.body[i + 6..].split('<').next().unwrap().to_string()),
+        );
+        if next == after {
+            break;
+        }
+        after = next;
+    }
+    assert_eq!(kinds, ["login", "logout"]);
+    assert!(
+        calls >= 3,
+        "one call reads a bounded number of events: {calls}"
+    );
+
+    // The time range: only the logout is in the second hour.
+    let hour = |h: u64| {
+        humantime::format_rfc3339_millis(
+            UNIX_EPOCH + Duration::from_millis(start.0 as u64) + Duration::from_secs(h * 3600),
+        )
+    };
+    let range = format!(
+        "<user>john</user><from>{}</from><to>{}</to>",
+        hour(2),
+        hour(3)
+    );
+    let page = method(&app, &cookie, "loginHistory", &range).await;
+    assert_eq!(page.body.matches("<event>").count(), 1, "{}", page.body);
+    assert!(page.body.contains("<kind>logout</kind>"), "{}", page.body);
+    let range = format!(
+        "<user>john</user><from>{}</from><to>{}</to>",
+        hour(1),
+        hour(2)
+    );
+    let page = method(&app, &cookie, "loginHistory", &range).await;
+    assert!(page.body.contains("<kind>login</kind>") && !page.body.contains("logout"));
+
+    for bad in [
+        "<from>yesterday</from>".to_string(),
+        format!("<from>{}</from><to>{}</to>", hour(2), hour(1)),
+    ] {
+        let answer = method(&app, &cookie, "loginHistory", &bad).await;
+        assert_eq!(answer.code(), Some(1003), "{bad}: {}", answer.body);
+    }
+}
+
+fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
+    let from = text
+        .find(open)
+        .map(|i| i + open.len())
+        .unwrap_or_else(|| panic!("no {open} in {text}"));
+    let to = text[from..].find(close).unwrap() + from;
+    &text[from..to]
 }

@@ -11,7 +11,7 @@ use crate::domain::model::{
     AdminSession, Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role,
 };
 use crate::domain::store::run_read;
-use crate::domain::{StoreResult, Tx, run_tx};
+use crate::domain::{EventQuery, StoreResult, Tx, run_tx};
 
 /// What a method needs of the caller's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +63,42 @@ impl LoginFilter {
             LoginFilter::User(u) => Key::of(u) == Key::of(&login.user),
         }
     }
+
+    /// Whether an event about this device and user is one the filter wants.
+    fn names(&self, device: Option<&str>, user: Option<&str>) -> bool {
+        match self {
+            LoginFilter::All => true,
+            LoginFilter::Device(d) => device.is_some_and(|x| Key::of(x) == Key::of(d)),
+            LoginFilter::User(u) => user.is_some_and(|x| Key::of(x) == Key::of(u)),
+        }
+    }
 }
 
-/// The events that make up login history.
-fn is_login_event(kind: EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Login | EventKind::Logout | EventKind::AutoLogout | EventKind::LogoutAll
-    )
+/// The events `loginHistory` reads.
+const LOGIN_EVENTS: &[EventKind] = &[
+    EventKind::Login,
+    EventKind::Logout,
+    EventKind::AutoLogout,
+    EventKind::LogoutAll,
+];
+
+/// Which part of the login history to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistoryRange {
+    /// Only events numbered after this (a [`History::cursor`]).
+    pub after: i64,
+    /// Only events at or after this instant.
+    pub from: Option<Timestamp>,
+    /// Only events before this instant.
+    pub to: Option<Timestamp>,
+}
+
+/// One page of the login history.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub events: Vec<Event>,
+    /// The number of the last event read, wanted or not: the next page starts after it.
+    pub cursor: i64,
 }
 
 impl AdminService {
@@ -86,45 +114,46 @@ impl AdminService {
         Ok(logins.into_iter().filter(|l| filter.matches(l)).collect())
     }
 
-    /// Login events after `after` (a sequence number), oldest first, at most `limit`, for a
-    /// device or a user or everything. Each call reads a bounded number of events: a caller
-    /// pages with the last `seq` it got.
+    /// Login events after `range.after` (a sequence number) that happened in `[from, to)`,
+    /// oldest first, at most `limit`, for a device or a user or everything. Each call reads a
+    /// bounded number of events, and answers how far it read: the caller pages on from
+    /// [`History::cursor`], so a rare device among many events costs several calls, never a
+    /// page that is empty for good.
     pub async fn login_history(
         &self,
         session: &AdminSession,
         filter: LoginFilter,
-        after: i64,
+        range: HistoryRange,
         limit: u32,
-    ) -> Result<Vec<Event>, NbiError> {
+    ) -> Result<History, NbiError> {
         require(session, Privilege::Read)?;
+        if let (Some(from), Some(to)) = (range.from, range.to)
+            && from > to
+        {
+            return Err(invalid("from is after to"));
+        }
         const PAGE: u32 = 1000;
         const PAGES: u32 = 20;
-        let mut found = Vec::new();
-        let mut cursor = after;
+        let mut history = History {
+            events: Vec::new(),
+            cursor: range.after,
+        };
         for _ in 0..PAGES {
-            let page = run_read(self.store.as_ref(), move |r| r.events_after(cursor, PAGE)).await?;
-            let Some(last) = page.last() else { break };
-            cursor = last.seq;
+            let query = EventQuery {
+                after: history.cursor,
+                kinds: LOGIN_EVENTS,
+                from: range.from,
+                to: range.to,
+                limit: PAGE,
+            };
+            let page = run_read(self.store.as_ref(), move |r| r.event_log(&query)).await?;
             let full = page.len() == PAGE as usize;
             for e in page {
-                let wanted = is_login_event(e.event.kind)
-                    && match &filter {
-                        LoginFilter::All => true,
-                        LoginFilter::Device(d) => e
-                            .event
-                            .device
-                            .as_deref()
-                            .is_some_and(|x| Key::of(x) == Key::of(d)),
-                        LoginFilter::User(u) => e
-                            .event
-                            .user
-                            .as_deref()
-                            .is_some_and(|x| Key::of(x) == Key::of(u)),
-                    };
-                if wanted {
-                    found.push(e);
-                    if found.len() >= limit as usize {
-                        return Ok(found);
+                history.cursor = e.seq;
+                if filter.names(e.event.device.as_deref(), e.event.user.as_deref()) {
+                    history.events.push(e);
+                    if history.events.len() >= limit as usize {
+                        return Ok(history);
                     }
                 }
             }
@@ -132,7 +161,7 @@ impl AdminService {
                 break;
             }
         }
-        Ok(found)
+        Ok(history)
     }
 
     /// End logins by device or by user (not all: that is the EM API's logoutAll), each with a
