@@ -495,7 +495,7 @@ fn number(root: &Element, name: &str) -> Result<Option<i64>, NbiError> {
 }
 
 /// RFC 3339, UTC, milliseconds: what a person and a parser both read.
-/// An optional RFC 3339 instant (`2026-01-05T08:00:00Z`, offsets allowed).
+/// An optional RFC 3339 instant in UTC (`2026-01-05T08:00:00Z`), as the answers write them.
 fn instant(root: &Element, name: &str) -> Result<Option<Timestamp>, NbiError> {
     let Some(text) = root.text_of(name) else {
         return Ok(None);
