@@ -6,7 +6,7 @@
 //! its stored value, and a value that already is a hash is stored as is (so an export can be
 //! imported without anybody knowing the secrets; a PIN hash only under the same secret key).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::clock::Clock;
 use super::model::*;
 use super::pin::PinKey;
+use super::provision::{
+    self, AdminPatch, AppPatch, DevicePatch, Mode, Patch, ProfilePatch, ProvisionError, UserPatch,
+};
 use super::run_tx;
 use super::secrets;
 use super::store::{Store, StoreError, StoreResult, Tx};
@@ -229,16 +232,20 @@ pub(crate) fn storable(secret: &str) -> String {
     }
 }
 
-/// The directory with its secrets hashed and its names checked, ready for one transaction
-/// (cloned if the backend runs the transaction again after a conflict).
+/// The directory with its secrets hashed and its names checked, as the patches one
+/// transaction applies (cloned if the backend runs the transaction again after a conflict).
 #[derive(Clone)]
 struct Prepared {
     policy: Option<Policy>,
-    apps: Vec<(String, Option<Vec<String>>, Option<bool>)>,
-    users: Vec<(UserEntry, Option<String>, Option<String>)>,
-    profiles: Vec<DeviceProfile>,
-    devices: Vec<Device>,
-    admins: Vec<(String, Option<String>, Option<Role>)>,
+    /// Profiles first: users name them, and a user may name one defined further down.
+    patches: Vec<Patch>,
+    /// Whether any patch sets a PIN hash, which binds the database's PIN key.
+    pins: bool,
+}
+
+/// A value given in the file sets the field; `""` clears the fields that can be cleared.
+fn clearable(value: Option<String>) -> Option<Option<String>> {
+    value.map(|v| (!v.is_empty()).then_some(v))
 }
 
 fn check_unique<'a>(
@@ -406,54 +413,57 @@ pub async fn import(
         }
         pins.push(pin);
     }
+    let any_pin = pins.iter().any(Option::is_some);
 
     // argon2 is slow on purpose; hash on a blocking thread, all at once.
-    let prepared = tokio::task::spawn_blocking(move || Prepared {
-        policy: dir.policy,
-        apps: dir
-            .apps
-            .into_iter()
-            .map(|a| {
-                (
-                    a.id,
-                    a.certificate
-                        .map(|c| c.into_vec().iter().map(|s| storable(s)).collect()),
-                    a.proxy,
-                )
-            })
-            .collect(),
-        users: dir
-            .users
-            .into_iter()
-            .zip(pins)
-            .map(|(u, pin)| {
-                let password = u.password.as_deref().map(storable);
-                (u, pin, password)
-            })
-            .collect(),
-        profiles: dir
-            .profiles
-            .into_iter()
-            .map(|p| DeviceProfile {
+    let prepared = tokio::task::spawn_blocking(move || {
+        let mut patches = Vec::new();
+        patches.extend(dir.profiles.into_iter().map(|p| {
+            Patch::DeviceProfile(ProfilePatch {
                 name: p.name,
-                description: p.description,
-                lines: p.lines.unwrap_or_default(),
+                description: clearable(p.description),
+                lines: p.lines,
             })
-            .collect(),
-        devices: dir
-            .devices
-            .into_iter()
-            .map(|d| Device {
+        }));
+        patches.extend(dir.devices.into_iter().map(|d| {
+            Patch::Device(DevicePatch {
                 name: d.name,
-                model: d.model,
-                em_enabled: d.em_enabled.unwrap_or(true),
+                model: clearable(d.model),
+                em_enabled: d.em_enabled,
             })
-            .collect(),
-        admins: dir
-            .admins
-            .into_iter()
-            .map(|a| (a.username, a.password.as_deref().map(storable), a.role))
-            .collect(),
+        }));
+        patches.extend(dir.apps.into_iter().map(|a| {
+            Patch::Application(AppPatch {
+                id: a.id,
+                certificates: a
+                    .certificate
+                    .map(|c| c.into_vec().iter().map(|s| storable(s)).collect()),
+                proxy: a.proxy,
+            })
+        }));
+        patches.extend(dir.users.into_iter().zip(pins).map(|(u, pin)| {
+            Patch::User(UserPatch {
+                pin: pin.map(Some),
+                password: u.password.as_deref().map(|p| Some(storable(p))),
+                name: clearable(u.name),
+                profiles: u.profiles,
+                max_login_minutes: u.max_login_minutes.map(Some),
+                extension: clearable(u.extension),
+                id: u.id,
+            })
+        }));
+        patches.extend(dir.admins.into_iter().map(|a| {
+            Patch::Admin(AdminPatch {
+                password: a.password.as_deref().map(storable),
+                role: a.role,
+                username: a.username,
+            })
+        }));
+        Prepared {
+            policy: dir.policy,
+            patches,
+            pins: any_pin,
+        }
     })
     .await
     .map_err(|e| invalid(format!("hashing secrets failed: {e}")))?;
@@ -468,6 +478,8 @@ pub async fn import(
     .await?
 }
 
+/// The import's transaction: every patch through the one provisioning path
+/// ([`provision::apply`]), then the policy, then one `configChange` event for the file.
 fn apply(
     tx: &mut dyn Tx,
     p: Prepared,
@@ -478,94 +490,36 @@ fn apply(
 ) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
     let mut report = ImportReport::default();
     // PIN hashes are stored only under the database's key, which they bind on a new database.
-    if p.users.iter().any(|(_, pin, _)| pin.is_some())
+    if p.pins
         && let Err(e) = super::pin::bind_key_in(tx, pin_key)?
     {
         return Ok(Err(e.into()));
     }
-    // Profiles first: users name them, and a user may name one defined further down the file.
-    let mut profile_names: HashMap<Key, String> = HashMap::new();
-    for profile in &p.profiles {
-        bump(&mut report.profiles, tx.upsert_profile(profile)?);
-        profile_names.insert(Key::of(&profile.name), profile.name.clone());
-    }
-    for device in &p.devices {
-        bump(&mut report.devices, tx.upsert_device(device)?);
-    }
-    for (id, hashes, proxy) in p.apps {
-        let old = tx.app(&Key::of(&id))?;
-        let app = AppUser {
-            certificate_hashes: hashes
-                .or_else(|| old.as_ref().map(|o| o.certificate_hashes.clone()))
-                .unwrap_or_default(),
-            proxy: proxy.or(old.as_ref().map(|o| o.proxy)).unwrap_or(false),
-            id,
-        };
-        bump(&mut report.apps, tx.upsert_app(&app)?);
-    }
-    for (entry, pin, password) in p.users {
-        let old = tx.user(&Key::of(&entry.id))?;
-        let profiles = match entry.profiles {
-            Some(names) => {
-                let mut canonical = Vec::with_capacity(names.len());
-                for name in names {
-                    let key = Key::of(&name);
-                    let known = match profile_names.get(&key) {
-                        Some(n) => Some(n.clone()),
-                        None if tx.exists(EntityKind::DeviceProfile, &key)? => Some(name.clone()),
-                        None => None,
-                    };
-                    match known {
-                        Some(n) if !canonical.iter().any(|c: &String| Key::of(c) == key) => {
-                            canonical.push(n)
-                        }
-                        Some(_) => {}
-                        None => {
-                            return Ok(Err(DirectoryError::Invalid {
-                                file: file.to_string(),
-                                message: format!(
-                                    "user `{}`: profile `{name}` is not defined",
-                                    entry.id
-                                ),
-                            }));
-                        }
+    for patch in &p.patches {
+        let applied = match provision::apply(tx, Mode::Upsert, patch)? {
+            Ok(applied) => applied,
+            Err(e) => {
+                let (kind, name) = (patch.kind().element(), patch.name());
+                let message = match e {
+                    ProvisionError::UnknownProfile(profile) => {
+                        format!("{kind} `{name}`: profile `{profile}` is not defined")
                     }
-                }
-                canonical
+                    e => format!("{kind} `{name}`: {e}"),
+                };
+                return Ok(Err(DirectoryError::Invalid {
+                    file: file.to_string(),
+                    message,
+                }));
             }
-            None => old.as_ref().map(|o| o.profiles.clone()).unwrap_or_default(),
         };
-        let user = User {
-            pin_hash: pin.or_else(|| old.as_ref().and_then(|o| o.pin_hash.clone())),
-            password_hash: password.or_else(|| old.as_ref().and_then(|o| o.password_hash.clone())),
-            name: entry
-                .name
-                .or_else(|| old.as_ref().and_then(|o| o.name.clone())),
-            max_login_minutes: entry
-                .max_login_minutes
-                .or(old.as_ref().and_then(|o| o.max_login_minutes)),
-            extension: match entry.extension {
-                Some(e) if e.is_empty() => None,
-                Some(e) => Some(e),
-                None => old.as_ref().and_then(|o| o.extension.clone()),
-            },
-            profiles,
-            id: entry.id,
+        let counter = match patch {
+            Patch::Application(_) => &mut report.apps,
+            Patch::User(_) => &mut report.users,
+            Patch::DeviceProfile(_) => &mut report.profiles,
+            Patch::Device(_) => &mut report.devices,
+            Patch::Admin(_) => &mut report.admins,
         };
-        // A re-import of the same file (same PIN, same hash) ends no lockout.
-        let pin_set = old.as_ref().is_some_and(|o| o.pin_hash != user.pin_hash);
-        bump(&mut report.users, put_user(tx, &user, pin_set)?);
-    }
-    for (username, password, role) in p.admins {
-        let old = tx.admin(&Key::of(&username))?;
-        let admin = Admin {
-            password_hash: password
-                .or_else(|| old.as_ref().map(|o| o.password_hash.clone()))
-                .unwrap_or_default(),
-            role: role.or(old.as_ref().map(|o| o.role)).unwrap_or(Role::Admin),
-            username,
-        };
-        bump(&mut report.admins, tx.upsert_admin(&admin)?);
+        bump(counter, applied.created);
     }
     if let Some(policy) = &p.policy {
         tx.set_policy(policy)?;

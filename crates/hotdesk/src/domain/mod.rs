@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod phone;
 pub mod pin;
+pub mod provision;
 pub mod retention;
 pub mod scheduler;
 pub mod secrets;

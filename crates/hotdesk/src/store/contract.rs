@@ -22,6 +22,7 @@ macro_rules! contract_tests {
             names_page_and_filter_and_deletes_take_their_lists_along,
             change_sets_keep_their_edits_in_order_until_removed,
             a_refused_job_leaves_no_trace,
+            a_user_names_only_profiles_that_exist,
             one_node_at_a_time_holds_a_delivery_lease,
             pruning_keeps_what_a_subscriber_still_needs,
             concurrent_transactions_all_answer_and_land,
@@ -121,10 +122,15 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
             policy.clone(),
         );
         move |tx| {
+            // The user names two profiles, which exist first (a foreign key).
             let created = [
                 tx.upsert_app(&app)?,
-                tx.upsert_user(&user)?,
                 tx.upsert_profile(&profile)?,
+                tx.upsert_profile(&DeviceProfile {
+                    name: "DPJOHNIPC".into(),
+                    ..DeviceProfile::default()
+                })?,
+                tx.upsert_user(&user)?,
                 tx.upsert_device(&device("SEP003094C25B15"))?,
                 tx.upsert_admin(&admin)?,
             ];
@@ -133,7 +139,7 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
         }
     })
     .await;
-    assert_eq!(created, [true; 5]);
+    assert_eq!(created, [true; 6]);
 
     assert_eq!(
         store.app(&Key::of("APPID")).await.unwrap(),
@@ -161,7 +167,7 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
         DirectoryCounts {
             apps: 1,
             users: 1,
-            profiles: 1,
+            profiles: 2,
             devices: 1,
             admins: 1
         }
@@ -477,6 +483,40 @@ pub(crate) async fn a_refused_job_leaves_no_trace(store: &dyn Store) {
     assert_eq!(store.device(&Key::of("sep-failed")).await.unwrap(), None);
     assert!(store.device(&Key::of("sep-kept")).await.unwrap().is_some());
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
+}
+
+/// The schema keeps a user's profile list honest whatever the rules above it do: a name of no
+/// profile is refused, and so is deleting a profile a user still names.
+pub(crate) async fn a_user_names_only_profiles_that_exist(store: &dyn Store) {
+    let user = |profile: &str| User {
+        id: "kim".into(),
+        profiles: vec![profile.into()],
+        ..User::default()
+    };
+    let ghost = run_tx(store, move |tx| {
+        tx.upsert_user(&user("Ghost")).map(Ok::<_, ()>)
+    })
+    .await;
+    assert!(ghost.is_err(), "{ghost:?}");
+    assert_eq!(store.user(&Key::of("kim")).await.unwrap(), None);
+
+    write(store, move |tx| {
+        tx.upsert_profile(&DeviceProfile {
+            name: "Real".into(),
+            ..DeviceProfile::default()
+        })?;
+        tx.upsert_user(&user("real"))
+    })
+    .await;
+    let deleted = run_tx(store, |tx| {
+        tx.delete(EntityKind::DeviceProfile, &Key::of("real"))
+            .map(Ok::<_, ()>)
+    })
+    .await;
+    assert!(deleted.is_err(), "{deleted:?}");
+    assert!(store.profile(&Key::of("REAL")).await.unwrap().is_some());
+    let kim = store.user(&Key::of("kim")).await.unwrap().unwrap();
+    assert_eq!(kim.profiles, ["real"]);
 }
 
 /// Many transactions at once: every one answers and lands, and their events form one

@@ -485,3 +485,108 @@ async fn a_change_set_with_one_bad_edit_applies_nothing() {
         "a submitted change set is gone"
     );
 }
+
+/// Import `text` (a directory file) into the app's store, as `hotdesk import` does.
+async fn import(app: &TestApp, text: &str) -> Result<String, String> {
+    use hotdesk::domain::directory;
+    let dir = directory::parse("extra.toml", text).map_err(|e| e.to_string())?;
+    directory::import(
+        &app.store,
+        &app.clock,
+        &app.options.pin_key,
+        "extra.toml",
+        dir,
+        "test",
+    )
+    .await
+    .map(|report| report.to_string())
+    .map_err(|e| e.to_string())
+}
+
+/// A directory file and the admin API write users through one path: a profile is stored as
+/// the profile spells itself, once, however the user named it.
+#[tokio::test]
+async fn profile_names_are_stored_as_the_profile_spells_itself_however_they_arrive() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let added = method(
+        &app,
+        &cookie,
+        "addUser",
+        "<user><id>kim</id><profiles><profile>userdevprof</profile>\
+         <profile>USERDEVPROF</profile><profile>dpjohnipc</profile></profiles></user>",
+    )
+    .await;
+    assert_eq!(added.code(), None, "{}", added.body);
+    import(
+        &app,
+        "[[users]]\nid = \"lee\"\nprofiles = [\"userdevprof\", \"UserDevProf\", \"dpjohnipc\"]\n",
+    )
+    .await
+    .unwrap();
+    for id in ["kim", "lee"] {
+        let got = method(&app, &cookie, "getUser", &format!("<id>{id}</id>")).await;
+        assert!(
+            got.body.contains(
+                "<profiles><profile>UserDevProf</profile><profile>DPJOHNIPC</profile></profiles>"
+            ),
+            "{id}: {}",
+            got.body
+        );
+    }
+    let query = app
+        .em(&format!(
+            "<query>{APP}<deviceProfileQuery><userID>lee</userID></deviceProfileQuery></query>"
+        ))
+        .await;
+    assert!(
+        query.contains("<deviceProfileName>UserDevProf</deviceProfileName>")
+            && query.matches("<deviceProfile>").count() == 2,
+        "{query}"
+    );
+}
+
+/// A directory file is held to the rules the admin API keeps: an application needs a
+/// certificate, an account a password, and the last admin account stays an admin. A refused
+/// file writes nothing.
+#[tokio::test]
+async fn an_import_keeps_the_rules_the_admin_api_keeps_and_writes_nothing_when_refused() {
+    let app = spawn_app().await;
+    let before = app.store.counts().await.unwrap();
+    for (file, says) in [
+        (
+            "[[profiles]]\nname = \"New\"\n\n[[apps]]\nid = \"kiosk2\"\n",
+            "application `kiosk2`: an application needs a certificate",
+        ),
+        (
+            "[[profiles]]\nname = \"New\"\n\n[[admins]]\nusername = \"eve\"\nrole = \"operator\"\n",
+            "admin `eve`: password is required",
+        ),
+        (
+            "[[profiles]]\nname = \"New\"\n\n[[admins]]\nusername = \"ADMIN\"\nrole = \"auditor\"\n",
+            "admin `ADMIN`: this is the last account with the admin role",
+        ),
+    ] {
+        let refused = import(&app, file).await.unwrap_err();
+        assert!(refused.contains(says), "{refused}");
+        assert_eq!(app.store.counts().await.unwrap(), before, "{file}");
+    }
+    let admin = hotdesk::domain::run_read(app.store.as_ref(), |r| {
+        r.admin(&hotdesk::domain::Key::of("admin"))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(admin.role, hotdesk::domain::Role::Admin);
+    // With a second admin, the first may become an auditor, by file as by the API.
+    import(&app, "[[admins]]\nusername = \"root\"\npassword = \"s3cret-pw\"\n\n[[admins]]\nusername = \"admin\"\nrole = \"auditor\"\n")
+        .await
+        .unwrap();
+    let admin = hotdesk::domain::run_read(app.store.as_ref(), |r| {
+        r.admin(&hotdesk::domain::Key::of("admin"))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(admin.role, hotdesk::domain::Role::Auditor);
+}

@@ -16,10 +16,14 @@ use serde::{Deserialize, Serialize};
 use super::AdminService;
 use super::config::{Privilege, require};
 use crate::domain::clock::Timestamp;
-use crate::domain::directory::{check_extension, put_user, storable};
+use crate::domain::directory::storable;
 use crate::domain::em::{end_login, expire_due};
 use crate::domain::model::*;
 use crate::domain::pin::PinKey;
+pub use crate::domain::provision::Object;
+use crate::domain::provision::{
+    self, AdminPatch, AppPatch, DevicePatch, Mode, Patch, ProfilePatch, ProvisionError, UserPatch,
+};
 use crate::domain::store::run_read;
 use crate::domain::{Reader, StoreResult, Tx, run_tx};
 
@@ -73,16 +77,6 @@ impl Edit {
     pub fn describe(&self) -> String {
         format!("{}{} {}", self.op.as_str(), self.kind.stem(), self.name())
     }
-}
-
-/// An object as the admin API shows it. Secrets are in the values but never rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Object {
-    Application(AppUser),
-    User(User),
-    DeviceProfile(DeviceProfile),
-    Device(Device),
-    Admin(Admin),
 }
 
 /// What an edit request did.
@@ -145,14 +139,6 @@ pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError
         .transpose()
 }
 
-/// Optional text: an empty element clears it.
-fn optional_text(fields: &Fields, name: &str, into: &mut Option<String>) -> Result<(), NbiError> {
-    if let Some(t) = text(fields, name)? {
-        *into = (!t.is_empty()).then(|| t.to_string());
-    }
-    Ok(())
-}
-
 /// Check an edit's shape and hash its secrets: the slow part, done before any transaction.
 /// A PIN is hashed under `pin_key` (see `domain::pin`), the other secrets with argon2.
 pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
@@ -210,6 +196,81 @@ pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
     Ok(edit)
 }
 
+/// How an NBI code says what a provisioning rule refused.
+pub(crate) fn refused(e: ProvisionError) -> NbiError {
+    let code = match &e {
+        ProvisionError::AlreadyExists(..) => NbiCode::AlreadyExists,
+        ProvisionError::NotFound(..) => NbiCode::NotFound,
+        ProvisionError::Invalid(_) | ProvisionError::UnknownProfile(_) => NbiCode::InvalidValue,
+        ProvisionError::InUse(_) => NbiCode::InUse,
+    };
+    let detail = match e {
+        ProvisionError::AlreadyExists(kind, name) | ProvisionError::NotFound(kind, name) => {
+            format!("{kind} {name}")
+        }
+        ProvisionError::UnknownProfile(_) => e.to_string(),
+        ProvisionError::Invalid(d) | ProvisionError::InUse(d) => d,
+    };
+    NbiError::with_detail(code, detail)
+}
+
+/// The typed change a prepared add or update asks for.
+fn patch_of(edit: &Edit) -> Result<Patch, NbiError> {
+    let f = &edit.fields;
+    let name = edit.name().to_string();
+    // Optional text: an empty element clears it.
+    let clearable = |field: &str| -> Result<Option<Option<String>>, NbiError> {
+        Ok(text(f, field)?.map(|t| (!t.is_empty()).then(|| t.to_string())))
+    };
+    Ok(match edit.kind {
+        EntityKind::Application => Patch::Application(AppPatch {
+            id: name,
+            certificates: match (text(f, "certificate")?, list(f, "certificates")?) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid("give certificate or certificates, not both"));
+                }
+                (Some(one), None) => Some(vec![one.to_string()]),
+                (None, many) => many,
+            },
+            proxy: flag(f, "proxy")?,
+        }),
+        EntityKind::User => Patch::User(UserPatch {
+            id: name,
+            pin: clearable("pin")?,
+            password: clearable("password")?,
+            name: clearable("name")?,
+            profiles: list(f, "profiles")?,
+            max_login_minutes: match text(f, "maxLoginMinutes")? {
+                None => None,
+                Some("") => Some(None),
+                Some(t) => Some(Some(t.parse().map_err(|_| {
+                    invalid("maxLoginMinutes must be a whole number of minutes")
+                })?)),
+            },
+            extension: clearable("extension")?,
+        }),
+        EntityKind::DeviceProfile => Patch::DeviceProfile(ProfilePatch {
+            name,
+            description: clearable("description")?,
+            lines: list(f, "lines")?,
+        }),
+        EntityKind::Device => Patch::Device(DevicePatch {
+            name,
+            model: clearable("model")?,
+            em_enabled: flag(f, "emEnabled")?,
+        }),
+        EntityKind::Admin => Patch::Admin(AdminPatch {
+            username: name,
+            password: text(f, "password")?.map(str::to_string),
+            role: text(f, "role")?
+                .map(|r| {
+                    Role::parse(r).ok_or_else(|| invalid("role must be admin, operator or auditor"))
+                })
+                .transpose()?,
+        }),
+    })
+}
+
 /// Apply a prepared edit in the caller's transaction, with its `configChange` event.
 pub(crate) fn apply(
     tx: &mut dyn Tx,
@@ -218,34 +279,20 @@ pub(crate) fn apply(
     now: Timestamp,
 ) -> StoreResult<Result<Option<Object>, NbiError>> {
     let name = edit.name().to_string();
-    let key = Key::of(&name);
-    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
-    tx.lock_object(edit.kind, &key)?;
-    let existing = current(tx, edit.kind, &key)?;
-    let result = match (edit.op, existing) {
-        (Op::Add, Some(_)) => Err(NbiError::with_detail(
-            NbiCode::AlreadyExists,
-            format!("{} {name}", edit.kind.element()),
-        )),
-        (Op::Update | Op::Delete, None) => Err(NbiError::with_detail(
-            NbiCode::NotFound,
-            format!("{} {name}", edit.kind.element()),
-        )),
-        (Op::Delete, Some(old)) => delete(tx, &old, &key, actor, now)?.map(|()| None),
-        (op, old) => match merge(tx, edit, old, &name)? {
-            Ok(object) => {
-                if op == Op::Update
-                    && let Object::Admin(a) = &object
-                    && let Err(e) = keep_an_admin(tx, &key, Some(a.role))?
-                {
-                    return Ok(Err(e));
-                }
-                let pin_set =
-                    matches!(edit.fields.get("pin"), Some(Value::Text(t)) if !t.is_empty());
-                store(tx, &object, pin_set)?;
-                Ok(Some(object))
-            }
+    let result = match edit.op {
+        Op::Delete => delete(tx, edit.kind, &name, actor, now)?.map(|()| None),
+        op => match patch_of(edit) {
             Err(e) => Err(e),
+            Ok(patch) => {
+                let mode = if op == Op::Add {
+                    Mode::Add
+                } else {
+                    Mode::Update
+                };
+                provision::apply(tx, mode, &patch)?
+                    .map(|applied| Some(applied.object))
+                    .map_err(refused)
+            }
         },
     };
     if result.is_ok() {
@@ -274,68 +321,28 @@ fn read_object(r: &mut dyn Reader, kind: EntityKind, key: &Key) -> StoreResult<O
     })
 }
 
-/// One object as the transaction sees it.
-fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
-    Ok(match kind {
-        EntityKind::Application => tx.app(key)?.map(Object::Application),
-        EntityKind::User => tx.user(key)?.map(Object::User),
-        EntityKind::DeviceProfile => tx.profile(key)?.map(Object::DeviceProfile),
-        EntityKind::Device => tx.device(key)?.map(Object::Device),
-        EntityKind::Admin => tx.admin(key)?.map(Object::Admin),
-    })
-}
-
-/// `pin_set`: the edit gave a user a PIN (which ends its lockout).
-fn store(tx: &mut dyn Tx, object: &Object, pin_set: bool) -> StoreResult<()> {
-    match object {
-        Object::Application(a) => tx.upsert_app(a)?,
-        Object::User(u) => put_user(tx, u, pin_set)?,
-        Object::DeviceProfile(p) => tx.upsert_profile(p)?,
-        Object::Device(d) => tx.upsert_device(d)?,
-        Object::Admin(a) => tx.upsert_admin(a)?,
-    };
-    Ok(())
-}
-
-/// Refuse to leave the service without an account that can manage it: code 1006 when the
-/// account `key` is the last admin and would be deleted (`new_role` None) or demoted.
-fn keep_an_admin(
-    tx: &mut dyn Tx,
-    key: &Key,
-    new_role: Option<Role>,
-) -> StoreResult<Result<(), NbiError>> {
-    // One at a time may count the admins and act on the count.
-    tx.lock_object(EntityKind::Admin, &Key::of(""))?;
-    let was_admin = tx.admin(key)?.is_some_and(|a| a.role == Role::Admin);
-    if was_admin && new_role != Some(Role::Admin) && tx.count_admins(Role::Admin)? <= 1 {
-        return Ok(Err(NbiError::with_detail(
-            NbiCode::InUse,
-            "this is the last account with the admin role",
-        )));
-    }
-    Ok(Ok(()))
-}
-
 /// Delete an object. A device or user with a live login is logged out first, each with a
 /// `logout` event; a profile still associated with users is code 1006; an admin's sessions
 /// end with the account.
 fn delete(
     tx: &mut dyn Tx,
-    old: &Object,
-    key: &Key,
+    kind: EntityKind,
+    name: &str,
     actor: &AdminSession,
     now: Timestamp,
 ) -> StoreResult<Result<(), NbiError>> {
-    let kind = match old {
-        Object::Application(_) => EntityKind::Application,
-        Object::User(_) => EntityKind::User,
-        Object::DeviceProfile(_) => EntityKind::DeviceProfile,
-        Object::Device(_) => EntityKind::Device,
-        Object::Admin(_) => EntityKind::Admin,
+    let key = &Key::of(name);
+    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
+    tx.lock_object(kind, key)?;
+    let Some(old) = provision::current(tx, kind, key)? else {
+        return Ok(Err(refused(ProvisionError::NotFound(
+            kind.element(),
+            name.to_string(),
+        ))));
     };
     let why = format!("{} deleted", kind.element());
-    match kind {
-        EntityKind::Device | EntityKind::User => {
+    match old {
+        Object::Device(_) | Object::User(_) => {
             // The same locks a login takes, so no login can slip in after this delete.
             let logins = if kind == EntityKind::Device {
                 let device = tx.lock_device(key)?;
@@ -359,7 +366,7 @@ fn delete(
                 }
             }
         }
-        EntityKind::DeviceProfile => {
+        Object::DeviceProfile(_) => {
             let users = tx.profile_users(key, 5)?;
             if !users.is_empty() {
                 return Ok(Err(NbiError::with_detail(
@@ -368,159 +375,16 @@ fn delete(
                 )));
             }
         }
-        EntityKind::Admin => {
-            if let Err(e) = keep_an_admin(tx, key, None)? {
-                return Ok(Err(e));
+        Object::Admin(admin) => {
+            if let Err(e) = provision::keep_an_admin(tx, &admin, None)? {
+                return Ok(Err(refused(e)));
             }
             tx.remove_sessions_of(key)?;
         }
-        EntityKind::Application => {}
+        Object::Application(_) => {}
     }
     tx.delete(kind, key)?;
     Ok(Ok(()))
-}
-
-/// The object an add or update produces: `old` (or a new one) with the given fields applied.
-fn merge(
-    tx: &mut dyn Tx,
-    edit: &Edit,
-    old: Option<Object>,
-    name: &str,
-) -> StoreResult<Result<Object, NbiError>> {
-    let f = &edit.fields;
-    let adding = old.is_none();
-    let required = |field: &str| -> Result<(), NbiError> {
-        if adding && !matches!(f.get(field), Some(Value::Text(t)) if !t.is_empty()) {
-            return Err(invalid(format!("{field} is required")));
-        }
-        Ok(())
-    };
-    let built: Result<Object, NbiError> = (|| match edit.kind {
-        EntityKind::Application => {
-            let mut app = match old {
-                Some(Object::Application(a)) => a,
-                _ => AppUser {
-                    id: String::new(),
-                    certificate_hashes: Vec::new(),
-                    proxy: false,
-                },
-            };
-            app.id = name.to_string();
-            match (text(f, "certificate")?, list(f, "certificates")?) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid("give certificate or certificates, not both"));
-                }
-                (Some(one), None) => app.certificate_hashes = vec![one.to_string()],
-                (None, Some(many)) => app.certificate_hashes = many,
-                (None, None) => {}
-            }
-            if app.certificate_hashes.iter().all(|c| c.is_empty()) {
-                return Err(invalid("an application needs a certificate"));
-            }
-            if let Some(p) = flag(f, "proxy")? {
-                app.proxy = p;
-            }
-            Ok(Object::Application(app))
-        }
-        EntityKind::User => {
-            let mut user = match old {
-                Some(Object::User(u)) => u,
-                _ => User::default(),
-            };
-            user.id = name.to_string();
-            optional_text(f, "pin", &mut user.pin_hash)?;
-            optional_text(f, "password", &mut user.password_hash)?;
-            optional_text(f, "name", &mut user.name)?;
-            optional_text(f, "extension", &mut user.extension)?;
-            if let Some(ext) = &user.extension {
-                check_extension(ext).map_err(|e| invalid(format!("extension: {e}")))?;
-            }
-            if let Some(profiles) = list(f, "profiles")? {
-                user.profiles = profiles;
-            }
-            if let Some(t) = text(f, "maxLoginMinutes")? {
-                user.max_login_minutes = if t.is_empty() {
-                    None
-                } else {
-                    Some(t.parse().map_err(|_| {
-                        invalid("maxLoginMinutes must be a whole number of minutes")
-                    })?)
-                };
-            }
-            Ok(Object::User(user))
-        }
-        EntityKind::DeviceProfile => {
-            let mut profile = match old {
-                Some(Object::DeviceProfile(p)) => p,
-                _ => DeviceProfile::default(),
-            };
-            profile.name = name.to_string();
-            optional_text(f, "description", &mut profile.description)?;
-            if let Some(lines) = list(f, "lines")? {
-                profile.lines = lines;
-            }
-            Ok(Object::DeviceProfile(profile))
-        }
-        EntityKind::Device => {
-            let mut device = match old {
-                Some(Object::Device(d)) => d,
-                _ => Device {
-                    name: String::new(),
-                    model: None,
-                    em_enabled: true,
-                },
-            };
-            device.name = name.to_string();
-            optional_text(f, "model", &mut device.model)?;
-            if let Some(e) = flag(f, "emEnabled")? {
-                device.em_enabled = e;
-            }
-            Ok(Object::Device(device))
-        }
-        EntityKind::Admin => {
-            required("password")?;
-            required("role")?;
-            let mut admin = match old {
-                Some(Object::Admin(a)) => a,
-                _ => Admin {
-                    username: String::new(),
-                    password_hash: String::new(),
-                    role: Role::Auditor,
-                },
-            };
-            admin.username = name.to_string();
-            match text(f, "password")? {
-                Some("") => return Err(invalid("an admin password cannot be empty")),
-                Some(hash) => admin.password_hash = hash.to_string(),
-                None => {}
-            }
-            if let Some(r) = text(f, "role")? {
-                admin.role = Role::parse(r)
-                    .ok_or_else(|| invalid("role must be admin, operator or auditor"))?;
-            }
-            Ok(Object::Admin(admin))
-        }
-    })();
-    let object = match built {
-        Ok(o) => o,
-        Err(e) => return Ok(Err(e)),
-    };
-    if let Object::User(user) = &object {
-        // A profile's delete takes these locks, so none can vanish under this user; in key
-        // order, so two edits naming the same profiles never wait on each other in a circle.
-        let mut keys: Vec<Key> = user.profiles.iter().map(|p| Key::of(p)).collect();
-        keys.sort();
-        keys.dedup();
-        for key in &keys {
-            tx.lock_object(EntityKind::DeviceProfile, key)?;
-        }
-        for profile in &user.profiles {
-            if !tx.exists(EntityKind::DeviceProfile, &Key::of(profile))? {
-                return Ok(Err(invalid(format!("no device profile {profile}"))));
-            }
-        }
-    }
-    Ok(Ok(object))
 }
 
 impl AdminService {

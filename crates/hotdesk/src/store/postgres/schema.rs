@@ -170,6 +170,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         key_id TEXT NOT NULL
     );
     "#,
+    // 4: a user's profile list names profiles that exist, as on SQLite (its migration 6). A
+    // name that pointed at no profile (an import that raced a delete, in an earlier release)
+    // is dropped first: it could only ever fail a login.
+    r#"
+    DELETE FROM user_profiles WHERE profile_key NOT IN (SELECT key FROM profiles);
+    ALTER TABLE user_profiles ADD CONSTRAINT user_profiles_profile
+        FOREIGN KEY (profile_key) REFERENCES profiles(key);
+    "#,
 ];
 
 /// The schema version this build writes.

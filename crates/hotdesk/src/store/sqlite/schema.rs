@@ -196,6 +196,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         key_id TEXT NOT NULL
     );
     "#,
+    // 6: a user's profile list names profiles that exist: a foreign key, as on PostgreSQL
+    // (its migration 4). SQLite cannot add one to a table, so the table is rebuilt. A name
+    // that pointed at no profile (a race of an import with a delete, in an earlier release)
+    // is dropped: it could only ever fail a login.
+    r#"
+    CREATE TABLE user_profiles_new (
+        user_key    TEXT NOT NULL REFERENCES users(key) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        profile     TEXT NOT NULL,
+        profile_key TEXT NOT NULL REFERENCES profiles(key),
+        PRIMARY KEY (user_key, position)
+    ) WITHOUT ROWID;
+    INSERT INTO user_profiles_new (user_key, position, profile, profile_key)
+        SELECT user_key, position, profile, profile_key FROM user_profiles
+        WHERE profile_key IN (SELECT key FROM profiles);
+    DROP TABLE user_profiles;
+    ALTER TABLE user_profiles_new RENAME TO user_profiles;
+    CREATE INDEX user_profiles_by_profile ON user_profiles(profile_key);
+    "#,
 ];
 
 /// The schema version this build writes.

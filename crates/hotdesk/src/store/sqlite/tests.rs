@@ -261,6 +261,10 @@ async fn acknowledged_writes_survive_reopening() {
     let path = dir.path().join("hotdesk.db");
     let store = SqliteStore::open(&path).unwrap();
     write(&store, |tx| {
+        tx.upsert_profile(&crate::domain::DeviceProfile {
+            name: "P".into(),
+            ..Default::default()
+        })?;
         tx.upsert_user(&User {
             id: "em@cisco.com".into(),
             profiles: vec!["P".into()],

@@ -1,0 +1,373 @@
+//! One way to write the directory, whoever asks: an admin API edit (at once or from a change
+//! set) and an import of a directory file both become [`Patch`]es applied by [`apply`], under
+//! the same locks, with the same rules and the same canonical names. So the same entities give
+//! the same rows, and the same export, however they arrived.
+//!
+//! A patch names one object and the fields to change; a field left out keeps its value. Every
+//! secret in a patch is already storable (a hash): hashing is slow and happens before any
+//! transaction (`admin::edit::prepare`, `directory::import`).
+
+use super::directory::{check_extension, put_user};
+use super::model::*;
+use super::store::{StoreResult, Tx};
+
+/// What an apply does when the object exists, or does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Create; the object must not exist (`addUser`).
+    Add,
+    /// Change; the object must exist (`updateUser`).
+    Update,
+    /// Create or change: a directory file says how things are. Re-applying the same patch
+    /// changes nothing that matters: a PIN the same as the stored one ends no lockout.
+    Upsert,
+}
+
+/// A change to an application.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppPatch {
+    pub id: String,
+    /// Storable hashes, replacing the accepted certificates.
+    pub certificates: Option<Vec<String>>,
+    pub proxy: Option<bool>,
+}
+
+/// A change to a user. `Some(None)` clears a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub id: String,
+    /// A keyed PIN hash (`domain::pin`).
+    pub pin: Option<Option<String>>,
+    pub password: Option<Option<String>>,
+    pub name: Option<Option<String>>,
+    /// Profile names in order, any spelling: stored as each profile spells itself, once.
+    pub profiles: Option<Vec<String>>,
+    pub max_login_minutes: Option<Option<u32>>,
+    pub extension: Option<Option<String>>,
+}
+
+/// A change to a device profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfilePatch {
+    pub name: String,
+    pub description: Option<Option<String>>,
+    pub lines: Option<Vec<String>>,
+}
+
+/// A change to a device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DevicePatch {
+    pub name: String,
+    pub model: Option<Option<String>>,
+    pub em_enabled: Option<bool>,
+}
+
+/// A change to an admin account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminPatch {
+    pub username: String,
+    /// A storable hash; an account always has one.
+    pub password: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// A change to one object of the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Patch {
+    Application(AppPatch),
+    User(UserPatch),
+    DeviceProfile(ProfilePatch),
+    Device(DevicePatch),
+    Admin(AdminPatch),
+}
+
+impl Patch {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Patch::Application(_) => EntityKind::Application,
+            Patch::User(_) => EntityKind::User,
+            Patch::DeviceProfile(_) => EntityKind::DeviceProfile,
+            Patch::Device(_) => EntityKind::Device,
+            Patch::Admin(_) => EntityKind::Admin,
+        }
+    }
+
+    /// The object's name, as given.
+    pub fn name(&self) -> &str {
+        match self {
+            Patch::Application(p) => &p.id,
+            Patch::User(p) => &p.id,
+            Patch::DeviceProfile(p) => &p.name,
+            Patch::Device(p) => &p.name,
+            Patch::Admin(p) => &p.username,
+        }
+    }
+}
+
+/// An object of the directory as stored. Secrets are in the values but never shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    Application(AppUser),
+    User(User),
+    DeviceProfile(DeviceProfile),
+    Device(Device),
+    Admin(Admin),
+}
+
+impl Object {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Object::Application(_) => EntityKind::Application,
+            Object::User(_) => EntityKind::User,
+            Object::DeviceProfile(_) => EntityKind::DeviceProfile,
+            Object::Device(_) => EntityKind::Device,
+            Object::Admin(_) => EntityKind::Admin,
+        }
+    }
+}
+
+/// Why a patch was not applied. The admin API and the import each turn these into their own
+/// words (`admin::edit`, `directory`); the rule is decided once, here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0} {1} already exists")]
+    AlreadyExists(&'static str, String),
+    #[error("there is no {0} {1}")]
+    NotFound(&'static str, String),
+    /// A value the object cannot hold.
+    #[error("{0}")]
+    Invalid(String),
+    /// A user names a device profile that does not exist.
+    #[error("no device profile {0}")]
+    UnknownProfile(String),
+    /// The change would take away something still in use (the last admin account).
+    #[error("{0}")]
+    InUse(String),
+}
+
+/// One object as the transaction sees it.
+pub(crate) fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
+    Ok(match kind {
+        EntityKind::Application => tx.app(key)?.map(Object::Application),
+        EntityKind::User => tx.user(key)?.map(Object::User),
+        EntityKind::DeviceProfile => tx.profile(key)?.map(Object::DeviceProfile),
+        EntityKind::Device => tx.device(key)?.map(Object::Device),
+        EntityKind::Admin => tx.admin(key)?.map(Object::Admin),
+    })
+}
+
+/// What [`apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub object: Object,
+    pub created: bool,
+}
+
+/// Apply a patch in the caller's transaction: the object is locked, read, changed, checked
+/// and stored, or nothing happens. Writes no event: an admin edit writes one per edit, an
+/// import one per file.
+pub(crate) fn apply(
+    tx: &mut dyn Tx,
+    mode: Mode,
+    patch: &Patch,
+) -> StoreResult<Result<Applied, ProvisionError>> {
+    let (kind, name) = (patch.kind(), patch.name().to_string());
+    let key = Key::of(&name);
+    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
+    tx.lock_object(kind, &key)?;
+    let old = current(tx, kind, &key)?;
+    match (mode, &old) {
+        (Mode::Add, Some(_)) => {
+            return Ok(Err(ProvisionError::AlreadyExists(kind.element(), name)));
+        }
+        (Mode::Update, None) => return Ok(Err(ProvisionError::NotFound(kind.element(), name))),
+        _ => {}
+    }
+    let created = old.is_none();
+    let object = match merge(tx, mode, patch, old.clone())? {
+        Ok(object) => object,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let (Object::Admin(new), Some(Object::Admin(was))) = (&object, &old)
+        && let Err(e) = keep_an_admin(tx, was, Some(new.role))?
+    {
+        return Ok(Err(e));
+    }
+    match &object {
+        Object::Application(a) => tx.upsert_app(a)?,
+        Object::User(u) => {
+            let given = match patch {
+                Patch::User(p) => p.pin.as_ref().and_then(|p| p.as_ref()),
+                _ => None,
+            };
+            let was = match &old {
+                Some(Object::User(o)) => o.pin_hash.as_ref(),
+                _ => None,
+            };
+            // Whoever sets a PIN knows the user has it: the lockout ends. A directory file
+            // re-imported with the same PIN sets nothing.
+            let pin_set = given.is_some() && !(mode == Mode::Upsert && given == was);
+            put_user(tx, u, pin_set)?
+        }
+        Object::DeviceProfile(p) => tx.upsert_profile(p)?,
+        Object::Device(d) => tx.upsert_device(d)?,
+        Object::Admin(a) => tx.upsert_admin(a)?,
+    };
+    Ok(Ok(Applied { object, created }))
+}
+
+/// Refuse to leave the service without an account that can manage it: `was` is the last
+/// admin and would be deleted (`new_role` None) or demoted.
+pub(crate) fn keep_an_admin(
+    tx: &mut dyn Tx,
+    was: &Admin,
+    new_role: Option<Role>,
+) -> StoreResult<Result<(), ProvisionError>> {
+    // One at a time may count the admins and act on the count.
+    tx.lock_object(EntityKind::Admin, &Key::of(""))?;
+    if was.role == Role::Admin
+        && new_role != Some(Role::Admin)
+        && tx.count_admins(Role::Admin)? <= 1
+    {
+        return Ok(Err(ProvisionError::InUse(
+            "this is the last account with the admin role".into(),
+        )));
+    }
+    Ok(Ok(()))
+}
+
+fn invalid(detail: impl Into<String>) -> ProvisionError {
+    ProvisionError::Invalid(detail.into())
+}
+
+/// `old` (or a new object) with the patch applied, checked.
+fn merge(
+    tx: &mut dyn Tx,
+    mode: Mode,
+    patch: &Patch,
+    old: Option<Object>,
+) -> StoreResult<Result<Object, ProvisionError>> {
+    fn set<T: Clone>(into: &mut T, given: &Option<T>) {
+        if let Some(v) = given {
+            *into = v.clone();
+        }
+    }
+    let object = match (patch, old) {
+        (Patch::Application(p), old) => {
+            let mut app = match old {
+                Some(Object::Application(a)) => a,
+                _ => AppUser {
+                    id: String::new(),
+                    certificate_hashes: Vec::new(),
+                    proxy: false,
+                },
+            };
+            app.id = p.id.clone();
+            set(&mut app.certificate_hashes, &p.certificates);
+            set(&mut app.proxy, &p.proxy);
+            if app.certificate_hashes.is_empty()
+                || app.certificate_hashes.iter().any(|c| c.is_empty())
+            {
+                return Ok(Err(invalid("an application needs a certificate")));
+            }
+            Object::Application(app)
+        }
+        (Patch::User(p), old) => {
+            let mut user = match old {
+                Some(Object::User(u)) => u,
+                _ => User::default(),
+            };
+            user.id = p.id.clone();
+            set(&mut user.pin_hash, &p.pin);
+            set(&mut user.password_hash, &p.password);
+            set(&mut user.name, &p.name);
+            set(&mut user.max_login_minutes, &p.max_login_minutes);
+            set(&mut user.extension, &p.extension);
+            if let Some(ext) = &user.extension
+                && let Err(e) = check_extension(ext)
+            {
+                return Ok(Err(invalid(format!("extension: {e}"))));
+            }
+            if let Some(names) = &p.profiles {
+                user.profiles = match canonical_profiles(tx, names)? {
+                    Ok(names) => names,
+                    Err(e) => return Ok(Err(e)),
+                };
+            }
+            Object::User(user)
+        }
+        (Patch::DeviceProfile(p), old) => {
+            let mut profile = match old {
+                Some(Object::DeviceProfile(o)) => o,
+                _ => DeviceProfile::default(),
+            };
+            profile.name = p.name.clone();
+            set(&mut profile.description, &p.description);
+            set(&mut profile.lines, &p.lines);
+            Object::DeviceProfile(profile)
+        }
+        (Patch::Device(p), old) => {
+            let mut device = match old {
+                Some(Object::Device(d)) => d,
+                _ => Device {
+                    name: String::new(),
+                    model: None,
+                    em_enabled: true,
+                },
+            };
+            device.name = p.name.clone();
+            set(&mut device.model, &p.model);
+            set(&mut device.em_enabled, &p.em_enabled);
+            Object::Device(device)
+        }
+        (Patch::Admin(p), old) => {
+            let role = match (&old, p.role, mode) {
+                (_, Some(role), _) => role,
+                (Some(Object::Admin(a)), None, _) => a.role,
+                // A directory file's account is an admin unless it says otherwise.
+                (_, None, Mode::Upsert) => Role::Admin,
+                (_, None, _) => return Ok(Err(invalid("role is required"))),
+            };
+            let password_hash = match (&p.password, old) {
+                (Some(hash), _) if !hash.is_empty() => hash.clone(),
+                (Some(_), _) => return Ok(Err(invalid("an admin password cannot be empty"))),
+                (None, Some(Object::Admin(a))) => a.password_hash,
+                (None, _) => return Ok(Err(invalid("password is required"))),
+            };
+            Object::Admin(Admin {
+                username: p.username.clone(),
+                password_hash,
+                role,
+            })
+        }
+    };
+    Ok(Ok(object))
+}
+
+/// A user's profile names as the profiles spell themselves, each once, in the order given.
+/// A profile's delete takes the same locks, so none can vanish under this user; taken in key
+/// order, so two edits naming the same profiles never wait on each other in a circle.
+fn canonical_profiles(
+    tx: &mut dyn Tx,
+    names: &[String],
+) -> StoreResult<Result<Vec<String>, ProvisionError>> {
+    let mut keys: Vec<Key> = names.iter().map(|p| Key::of(p)).collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        tx.lock_object(EntityKind::DeviceProfile, key)?;
+    }
+    let mut canonical: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(profile) = tx.profile(&Key::of(name))? else {
+            return Ok(Err(ProvisionError::UnknownProfile(name.clone())));
+        };
+        if !canonical
+            .iter()
+            .any(|c| Key::of(c) == Key::of(&profile.name))
+        {
+            canonical.push(profile.name);
+        }
+    }
+    Ok(Ok(canonical))
+}
