@@ -459,7 +459,7 @@ mod tests {
     /// A store on a fresh schema, kept alive with it.
     struct TestStore {
         store: PgStore,
-        _schema: ScratchSchema,
+        schema: ScratchSchema,
     }
 
     impl std::ops::Deref for TestStore {
@@ -476,13 +476,52 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        Some(TestStore {
-            store,
-            _schema: schema,
-        })
+        Some(TestStore { store, schema })
     }
 
     crate::contract_tests!(store());
+
+    /// A column that holds a type this build does not read (an operator changed it, or a newer
+    /// release did) is an error that names the column, answered as code 6, not a panic in the
+    /// driver ("a database job panicked") that tells nobody what is wrong.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_column_of_an_unexpected_type_is_an_error_that_names_it() {
+        use crate::domain::{Device, Key, Tx, run_tx};
+        let Some(store) = store().await else { return };
+        run_tx(&*store, |tx: &mut dyn Tx| {
+            tx.upsert_device(&Device {
+                name: "SEP1".into(),
+                model: Some("Cisco 8845".into()),
+                em_enabled: true,
+            })
+            .map(Ok::<_, ()>)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let url = store.schema.url.clone();
+        std::thread::spawn(move || {
+            let mut admin = Client::connect(&url, NoTls).unwrap();
+            admin
+                .batch_execute(
+                    "ALTER TABLE devices ALTER COLUMN model TYPE bytea \
+                     USING convert_to(model, 'UTF8')",
+                )
+                .unwrap();
+        })
+        .join()
+        .unwrap();
+        let e = store
+            .device(&Key::of("sep1"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column 1") && e.contains("text was expected"),
+            "{e}"
+        );
+        assert!(!e.contains("panicked"), "{e}");
+    }
 
     #[test]
     fn messages_never_show_a_password() {
