@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod nbi_session;
+mod one_path;
 mod phone;
 mod phone_sim;
 mod process;
