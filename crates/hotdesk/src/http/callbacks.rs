@@ -82,7 +82,7 @@ impl Callbacks for HttpsCallbacks {
             "eventCallbackRequest",
             Some(&event.seq.to_string()),
             None,
-            &[super::configservice::event_element(event)],
+            &[super::admin::event_element(event)],
             None,
         );
         self.post(url, None, body).await

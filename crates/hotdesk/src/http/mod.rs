@@ -1,9 +1,8 @@
 //! The HTTP wire (axum). Handlers only translate: bytes in, a domain call, bytes out.
 
+mod admin;
 mod callbacks;
-mod configservice;
 mod em;
-mod nbi;
 mod ops;
 mod phone;
 pub mod tls;
@@ -199,8 +198,7 @@ impl Application {
         let router = Router::new()
             .merge(em::routes())
             .merge(phone::routes())
-            .merge(nbi::routes())
-            .merge(configservice::routes())
+            .merge(admin::routes())
             .merge(ops::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TimeoutLayer::with_status_code(

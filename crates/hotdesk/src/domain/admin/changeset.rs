@@ -6,8 +6,8 @@
 use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::AdminService;
-use super::config::{Privilege, require};
 use super::edit::{Edit, apply};
+use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::model::{AdminSession, ChangeSet, Key};
 use crate::domain::{StoreResult, Tx, run_tx};
@@ -73,7 +73,7 @@ fn apply_owned(
 
 impl AdminService {
     pub async fn create_change_set(&self, session: &AdminSession) -> Result<String, NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, Method::CreateChangeSet)?;
         let mut bytes = [0u8; 16];
         rand::fill(&mut bytes);
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -97,7 +97,7 @@ impl AdminService {
         session: &AdminSession,
         id: String,
     ) -> Result<u32, NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, Method::ValidateChangeSet)?;
         let actor = session.clone();
         let now = self.clock.now();
         let outcome = run_tx(self.store.as_ref(), move |tx| {
@@ -120,7 +120,7 @@ impl AdminService {
         session: &AdminSession,
         id: String,
     ) -> Result<u32, NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, Method::SubmitChangeSet)?;
         let actor = session.clone();
         let now = self.clock.now();
         let applied = run_tx(self.store.as_ref(), move |tx| {
@@ -140,7 +140,7 @@ impl AdminService {
         session: &AdminSession,
         id: String,
     ) -> Result<(), NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, Method::DiscardChangeSet)?;
         let actor = session.clone();
         run_tx(self.store.as_ref(), move |tx| {
             if owned(tx, &id, &actor)?.is_none() {

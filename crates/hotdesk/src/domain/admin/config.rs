@@ -5,47 +5,14 @@ use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::AdminService;
 use super::edit::{Fields, flag, invalid, list, text};
+use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::em::{end_login, expire_due};
 use crate::domain::model::{
-    AdminSession, Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy, Role,
+    AdminSession, Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy,
 };
 use crate::domain::store::run_read;
 use crate::domain::{EventQuery, StoreResult, Tx, run_tx};
-
-/// What a method needs of the caller's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Privilege {
-    /// Look: every get, list and history method.
-    Read,
-    /// Act on the EM state: log users in and out, forced logout.
-    Operate,
-    /// Change the directory, the policy and the admin accounts.
-    Administer,
-}
-
-impl Role {
-    /// admin: everything; operator: read and operate; auditor: read only.
-    pub fn allows(self, needed: Privilege) -> bool {
-        match self {
-            Role::Admin => true,
-            Role::Operator => needed != Privilege::Administer,
-            Role::Auditor => needed == Privilege::Read,
-        }
-    }
-}
-
-/// Code 1000 unless the session's role allows `needed`.
-pub fn require(session: &AdminSession, needed: Privilege) -> Result<(), NbiError> {
-    if session.role.allows(needed) {
-        Ok(())
-    } else {
-        Err(NbiError::with_detail(
-            NbiCode::PermissionDenied,
-            format!("role {} may not do this", session.role.as_str()),
-        ))
-    }
-}
 
 /// Which logins a forced logout or a listing concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +75,7 @@ impl AdminService {
         session: &AdminSession,
         filter: LoginFilter,
     ) -> Result<Vec<Login>, NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::ListLogins)?;
         let now = self.clock.now();
         let logins = run_read(self.store.as_ref(), move |r| r.live_logins(now)).await?;
         Ok(logins.into_iter().filter(|l| filter.matches(l)).collect())
@@ -126,7 +93,7 @@ impl AdminService {
         range: HistoryRange,
         limit: u32,
     ) -> Result<History, NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::LoginHistory)?;
         if let (Some(from), Some(to)) = (range.from, range.to)
             && from > to
         {
@@ -171,7 +138,7 @@ impl AdminService {
         session: &AdminSession,
         filter: LoginFilter,
     ) -> Result<Vec<Login>, NbiError> {
-        require(session, Privilege::Operate)?;
+        require(session, Method::ForceLogout)?;
         if filter == LoginFilter::All {
             return Err(NbiError::with_detail(
                 NbiCode::InvalidValue,
@@ -189,7 +156,7 @@ impl AdminService {
     }
 
     pub async fn get_policy(&self, session: &AdminSession) -> Result<Policy, NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::GetPolicy)?;
         Ok(self.store.policy().await?)
     }
 
@@ -202,7 +169,7 @@ impl AdminService {
         session: &AdminSession,
         fields: Fields,
     ) -> Result<Policy, NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, Method::SetPolicy)?;
         let now = self.clock.now();
         let mut event =
             NewEvent::new(now, EventKind::ConfigChange).detail(session.audit("setPolicy"));

@@ -14,7 +14,7 @@ use hotdesk_proto::nbi::{NbiCode, NbiError};
 use serde::{Deserialize, Serialize};
 
 use super::AdminService;
-use super::config::{Privilege, require};
+use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::directory::storable;
 use crate::domain::em::{end_login, expire_due};
@@ -73,9 +73,18 @@ impl Edit {
         }
     }
 
+    /// The admin API method that asks for this edit.
+    pub fn method(&self) -> Method {
+        match self.op {
+            Op::Add => Method::Add(self.kind),
+            Op::Update => Method::Update(self.kind),
+            Op::Delete => Method::Delete(self.kind),
+        }
+    }
+
     /// `addUser jdoe`: the method and the object, for events and error messages.
     pub fn describe(&self) -> String {
-        format!("{}{} {}", self.op.as_str(), self.kind.stem(), self.name())
+        format!("{} {}", self.method().name(), self.name())
     }
 }
 
@@ -395,7 +404,7 @@ impl AdminService {
         kind: EntityKind,
         name: &str,
     ) -> Result<Object, NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::Get(kind))?;
         let key = Key::of(name);
         let found = run_read(self.store.as_ref(), move |r| read_object(r, kind, &key)).await?;
         found.ok_or_else(|| {
@@ -413,7 +422,7 @@ impl AdminService {
         start: u64,
         limit: u32,
     ) -> Result<(u64, Vec<Object>), NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::List(kind))?;
         let contains = filter.map(|f| Key::of(f).as_str().to_string());
         let page = run_read(self.store.as_ref(), move |r| {
             let (total, keys) = r.names(kind, contains.as_deref(), start, limit)?;
@@ -434,7 +443,7 @@ impl AdminService {
         edit: Edit,
         change_set: Option<String>,
     ) -> Result<Edited, NbiError> {
-        require(session, Privilege::Administer)?;
+        require(session, edit.method())?;
         let pin_key = self.pin_key.clone();
         let edit = tokio::task::spawn_blocking(move || prepare(edit, &pin_key))
             .await

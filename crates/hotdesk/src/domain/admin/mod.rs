@@ -5,6 +5,7 @@
 mod changeset;
 pub mod config;
 pub mod edit;
+pub mod method;
 pub mod notify;
 mod session;
 mod subscription;

@@ -4,7 +4,7 @@
 use hotdesk_proto::nbi::{NbiCode, NbiError};
 
 use super::AdminService;
-use super::config::{Privilege, require};
+use super::method::{Method, require};
 use crate::domain::model::AdminSession;
 use crate::domain::run_tx;
 
@@ -17,7 +17,7 @@ impl AdminService {
         session: &AdminSession,
         after: Option<i64>,
     ) -> Result<i64, NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::EventSubscription)?;
         if session.callback_url.is_none() {
             return Err(NbiError::with_detail(
                 NbiCode::BadInput,
@@ -50,7 +50,7 @@ impl AdminService {
 
     /// End the session's subscription; code 1001 when there is none.
     pub async fn unsubscribe(&self, session: &AdminSession) -> Result<(), NbiError> {
-        require(session, Privilege::Read)?;
+        require(session, Method::EventSubscription)?;
         let hash = session.token_hash.clone();
         run_tx(self.store.as_ref(), move |tx| {
             if tx.session(&hash)?.is_none_or(|s| s.events_after.is_none()) {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError};
 
-use super::AppState;
+use crate::http::AppState;
 
 /// The version of the admin API this build serves, as `loginResponse` reports it.
 pub const SERVICE_VERSION: &str = "1.0";
@@ -109,7 +109,7 @@ async fn login(
         Ok(r) => r,
         Err(e) => return failed(StatusCode::OK, &e, req_id.as_deref()),
     };
-    let client = super::client_ip(&state.proxies, peer, &headers);
+    let client = crate::http::client_ip(&state.proxies, peer, &headers);
     match state.admin.login(request, Some(client)).await {
         Ok(new) => {
             let minutes = state.admin.settings().session_timeout.as_secs() / 60;
