@@ -3,10 +3,9 @@
 //! all. A change set lives in the store, so it survives a restart and any node can submit it;
 //! only the admin who created it can see it.
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
-
 use super::AdminService;
 use super::edit::{Edit, apply};
+use super::error::AdminError;
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::model::{AdminSession, ChangeSet, Key};
@@ -16,8 +15,8 @@ use crate::domain::{StoreResult, Tx, run_tx};
 /// submitting it is one reasonable transaction.
 pub(super) const MAX_EDITS: u32 = 10_000;
 
-pub(super) fn not_found(id: &str) -> NbiError {
-    NbiError::with_detail(NbiCode::ChangeSetNotFound, id)
+pub(super) fn not_found(id: &str) -> AdminError {
+    AdminError::ChangeSetNotFound(id.to_string())
 }
 
 /// The change set `id` if `session`'s admin owns it.
@@ -34,7 +33,7 @@ fn apply_all(
     set: &ChangeSet,
     session: &AdminSession,
     now: Timestamp,
-) -> StoreResult<Result<u32, NbiError>> {
+) -> StoreResult<Result<u32, AdminError>> {
     let total = set.edits.len();
     for (index, json) in set.edits.iter().enumerate() {
         let edit: Edit = match serde_json::from_str(json) {
@@ -48,9 +47,9 @@ fn apply_all(
         };
         if let Err(e) = apply(tx, &edit, session, now)? {
             let place = format!("edit {} of {total} ({})", index + 1, edit.describe());
-            return Ok(Err(NbiError {
-                code: e.code,
-                description: format!("{place}: {}", e.description),
+            return Ok(Err(AdminError::InChangeSet {
+                place,
+                cause: Box::new(e),
             }));
         }
     }
@@ -64,7 +63,7 @@ fn apply_owned(
     id: &str,
     session: &AdminSession,
     now: Timestamp,
-) -> StoreResult<Result<u32, NbiError>> {
+) -> StoreResult<Result<u32, AdminError>> {
     let Some(set) = owned(tx, id, session)? else {
         return Ok(Err(not_found(id)));
     };
@@ -72,7 +71,7 @@ fn apply_owned(
 }
 
 impl AdminService {
-    pub async fn create_change_set(&self, session: &AdminSession) -> Result<String, NbiError> {
+    pub async fn create_change_set(&self, session: &AdminSession) -> Result<String, AdminError> {
         require(session, Method::CreateChangeSet)?;
         let mut bytes = [0u8; 16];
         rand::fill(&mut bytes);
@@ -85,7 +84,7 @@ impl AdminService {
         };
         run_tx(self.store.as_ref(), move |tx| {
             tx.insert_change_set(&set)?;
-            Ok(Ok::<(), NbiError>(()))
+            Ok(Ok::<(), AdminError>(()))
         })
         .await??;
         Ok(id)
@@ -96,7 +95,7 @@ impl AdminService {
         &self,
         session: &AdminSession,
         id: String,
-    ) -> Result<u32, NbiError> {
+    ) -> Result<u32, AdminError> {
         require(session, Method::ValidateChangeSet)?;
         let actor = session.clone();
         let now = self.clock.now();
@@ -119,7 +118,7 @@ impl AdminService {
         &self,
         session: &AdminSession,
         id: String,
-    ) -> Result<u32, NbiError> {
+    ) -> Result<u32, AdminError> {
         require(session, Method::SubmitChangeSet)?;
         let actor = session.clone();
         let now = self.clock.now();
@@ -139,7 +138,7 @@ impl AdminService {
         &self,
         session: &AdminSession,
         id: String,
-    ) -> Result<(), NbiError> {
+    ) -> Result<(), AdminError> {
         require(session, Method::DiscardChangeSet)?;
         let actor = session.clone();
         run_tx(self.store.as_ref(), move |tx| {

@@ -1,10 +1,9 @@
 //! The config service's rules: who may call what (roles), and the operations on the EM state
 //! and the policy. Objects cross the wire as XML; that translation is the HTTP layer's.
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
-
 use super::AdminService;
-use super::edit::{Fields, flag, invalid, list, text};
+use super::edit::{Fields, flag, list, text};
+use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::em::{end_login, expire_due};
@@ -74,7 +73,7 @@ impl AdminService {
         &self,
         session: &AdminSession,
         filter: LoginFilter,
-    ) -> Result<Vec<Login>, NbiError> {
+    ) -> Result<Vec<Login>, AdminError> {
         require(session, Method::ListLogins)?;
         let now = self.clock.now();
         let logins = run_read(self.store.as_ref(), move |r| r.live_logins(now)).await?;
@@ -92,7 +91,7 @@ impl AdminService {
         filter: LoginFilter,
         range: HistoryRange,
         limit: u32,
-    ) -> Result<History, NbiError> {
+    ) -> Result<History, AdminError> {
         require(session, Method::LoginHistory)?;
         if let (Some(from), Some(to)) = (range.from, range.to)
             && from > to
@@ -137,13 +136,10 @@ impl AdminService {
         &self,
         session: &AdminSession,
         filter: LoginFilter,
-    ) -> Result<Vec<Login>, NbiError> {
+    ) -> Result<Vec<Login>, AdminError> {
         require(session, Method::ForceLogout)?;
         if filter == LoginFilter::All {
-            return Err(NbiError::with_detail(
-                NbiCode::InvalidValue,
-                "name a device or a user",
-            ));
+            return Err(invalid("name a device or a user"));
         }
         let now = self.clock.now();
         let actor = session.username.clone();
@@ -155,7 +151,7 @@ impl AdminService {
         Ok(ended)
     }
 
-    pub async fn get_policy(&self, session: &AdminSession) -> Result<Policy, NbiError> {
+    pub async fn get_policy(&self, session: &AdminSession) -> Result<Policy, AdminError> {
         require(session, Method::GetPolicy)?;
         Ok(self.store.policy().await?)
     }
@@ -168,7 +164,7 @@ impl AdminService {
         &self,
         session: &AdminSession,
         fields: Fields,
-    ) -> Result<Policy, NbiError> {
+    ) -> Result<Policy, AdminError> {
         require(session, Method::SetPolicy)?;
         let now = self.clock.now();
         let mut event =
@@ -203,11 +199,11 @@ const POLICY_FIELDS: &[&str] = &[
 ];
 
 /// Set the fields of `p` that `fields` names.
-fn apply_policy_fields(fields: &Fields, p: &mut Policy) -> Result<(), NbiError> {
+fn apply_policy_fields(fields: &Fields, p: &mut Policy) -> Result<(), AdminError> {
     if let Some(unknown) = fields.keys().find(|f| !POLICY_FIELDS.contains(&f.as_str())) {
         return Err(invalid(format!("policy has no field {unknown}")));
     }
-    let count = |name: &str| -> Result<Option<u32>, NbiError> {
+    let count = |name: &str| -> Result<Option<u32>, AdminError> {
         text(fields, name)?
             .map(|t| {
                 t.parse()
@@ -258,7 +254,7 @@ fn force_tx(
     actor: &str,
     detail: &str,
     now: Timestamp,
-) -> StoreResult<Result<Vec<Login>, NbiError>> {
+) -> StoreResult<Result<Vec<Login>, AdminError>> {
     expire_due(tx, now)?;
     let targets: Vec<Login> = match filter {
         LoginFilter::Device(d) => {
@@ -279,9 +275,8 @@ fn force_tx(
         }
     }
     if ended.is_empty() {
-        return Ok(Err(NbiError::with_detail(
-            NbiCode::NotFound,
-            "nobody is logged in there",
+        return Ok(Err(AdminError::NotFound(
+            "nobody is logged in there".into(),
         )));
     }
     Ok(Ok(ended))

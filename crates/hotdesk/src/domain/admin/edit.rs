@@ -10,10 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
 use serde::{Deserialize, Serialize};
 
 use super::AdminService;
+use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::directory::storable;
@@ -116,11 +116,7 @@ fn known_fields(kind: EntityKind) -> &'static [&'static str] {
     }
 }
 
-pub(super) fn invalid(detail: impl std::fmt::Display) -> NbiError {
-    NbiError::with_detail(NbiCode::InvalidValue, detail)
-}
-
-pub(super) fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, NbiError> {
+pub(super) fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, AdminError> {
     match fields.get(name) {
         None => Ok(None),
         Some(Value::Text(t)) => Ok(Some(t.as_str())),
@@ -129,7 +125,7 @@ pub(super) fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>
 }
 
 /// A list field; an empty element is the empty list.
-pub(super) fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, NbiError> {
+pub(super) fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, AdminError> {
     match fields.get(name) {
         None => Ok(None),
         Some(Value::List(items)) => Ok(Some(items.clone())),
@@ -138,7 +134,7 @@ pub(super) fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, N
     }
 }
 
-pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError> {
+pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, AdminError> {
     text(fields, name)?
         .map(|t| match t {
             "true" | "1" => Ok(true),
@@ -150,7 +146,7 @@ pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError
 
 /// Check an edit's shape and hash its secrets: the slow part, done before any transaction.
 /// A PIN is hashed under `pin_key` (see `domain::pin`), the other secrets with argon2.
-pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
+pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, AdminError> {
     let known = known_fields(edit.kind);
     let key = edit.kind.key_field();
     if let Some(unknown) = edit.fields.keys().find(|f| !known.contains(&f.as_str())) {
@@ -205,30 +201,12 @@ pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, NbiError> {
     Ok(edit)
 }
 
-/// How an NBI code says what a provisioning rule refused.
-pub(crate) fn refused(e: ProvisionError) -> NbiError {
-    let code = match &e {
-        ProvisionError::AlreadyExists(..) => NbiCode::AlreadyExists,
-        ProvisionError::NotFound(..) => NbiCode::NotFound,
-        ProvisionError::Invalid(_) | ProvisionError::UnknownProfile(_) => NbiCode::InvalidValue,
-        ProvisionError::InUse(_) => NbiCode::InUse,
-    };
-    let detail = match e {
-        ProvisionError::AlreadyExists(kind, name) | ProvisionError::NotFound(kind, name) => {
-            format!("{kind} {name}")
-        }
-        ProvisionError::UnknownProfile(_) => e.to_string(),
-        ProvisionError::Invalid(d) | ProvisionError::InUse(d) => d,
-    };
-    NbiError::with_detail(code, detail)
-}
-
 /// The typed change a prepared add or update asks for.
-fn patch_of(edit: &Edit) -> Result<Patch, NbiError> {
+fn patch_of(edit: &Edit) -> Result<Patch, AdminError> {
     let f = &edit.fields;
     let name = edit.name().to_string();
     // Optional text: an empty element clears it.
-    let clearable = |field: &str| -> Result<Option<Option<String>>, NbiError> {
+    let clearable = |field: &str| -> Result<Option<Option<String>>, AdminError> {
         Ok(text(f, field)?.map(|t| (!t.is_empty()).then(|| t.to_string())))
     };
     Ok(match edit.kind {
@@ -286,7 +264,7 @@ pub(crate) fn apply(
     edit: &Edit,
     actor: &AdminSession,
     now: Timestamp,
-) -> StoreResult<Result<Option<Object>, NbiError>> {
+) -> StoreResult<Result<Option<Object>, AdminError>> {
     let name = edit.name().to_string();
     let result = match edit.op {
         Op::Delete => delete(tx, edit.kind, &name, actor, now)?.map(|()| None),
@@ -300,7 +278,7 @@ pub(crate) fn apply(
                 };
                 provision::apply(tx, mode, &patch)?
                     .map(|applied| Some(applied.object))
-                    .map_err(refused)
+                    .map_err(AdminError::from)
             }
         },
     };
@@ -339,15 +317,16 @@ fn delete(
     name: &str,
     actor: &AdminSession,
     now: Timestamp,
-) -> StoreResult<Result<(), NbiError>> {
+) -> StoreResult<Result<(), AdminError>> {
     let key = &Key::of(name);
     // Two admins editing one object on two nodes take turns; so do an edit and a delete.
     tx.lock_object(kind, key)?;
     let Some(old) = provision::current(tx, kind, key)? else {
-        return Ok(Err(refused(ProvisionError::NotFound(
+        return Ok(Err(ProvisionError::NotFound(
             kind.element(),
             name.to_string(),
-        ))));
+        )
+        .into()));
     };
     let why = format!("{} deleted", kind.element());
     match old {
@@ -378,15 +357,15 @@ fn delete(
         Object::DeviceProfile(_) => {
             let users = tx.profile_users(key, 5)?;
             if !users.is_empty() {
-                return Ok(Err(NbiError::with_detail(
-                    NbiCode::InUse,
-                    format!("associated with users {}", users.join(", ")),
-                )));
+                return Ok(Err(AdminError::InUse(format!(
+                    "associated with users {}",
+                    users.join(", ")
+                ))));
             }
         }
         Object::Admin(admin) => {
             if let Err(e) = provision::keep_an_admin(tx, &admin, None)? {
-                return Ok(Err(refused(e)));
+                return Ok(Err(e.into()));
             }
             tx.remove_sessions_of(key)?;
         }
@@ -403,13 +382,11 @@ impl AdminService {
         session: &AdminSession,
         kind: EntityKind,
         name: &str,
-    ) -> Result<Object, NbiError> {
+    ) -> Result<Object, AdminError> {
         require(session, Method::Get(kind))?;
         let key = Key::of(name);
         let found = run_read(self.store.as_ref(), move |r| read_object(r, kind, &key)).await?;
-        found.ok_or_else(|| {
-            NbiError::with_detail(NbiCode::NotFound, format!("{} {name}", kind.element()))
-        })
+        found.ok_or_else(|| AdminError::NotFound(format!("{} {name}", kind.element())))
     }
 
     /// A page of objects ordered by key whose key contains `filter` (any case), with the count
@@ -421,7 +398,7 @@ impl AdminService {
         filter: Option<&str>,
         start: u64,
         limit: u32,
-    ) -> Result<(u64, Vec<Object>), NbiError> {
+    ) -> Result<(u64, Vec<Object>), AdminError> {
         require(session, Method::List(kind))?;
         let contains = filter.map(|f| Key::of(f).as_str().to_string());
         let page = run_read(self.store.as_ref(), move |r| {
@@ -442,19 +419,18 @@ impl AdminService {
         session: &AdminSession,
         edit: Edit,
         change_set: Option<String>,
-    ) -> Result<Edited, NbiError> {
+    ) -> Result<Edited, AdminError> {
         require(session, edit.method())?;
         let pin_key = self.pin_key.clone();
         let edit = tokio::task::spawn_blocking(move || prepare(edit, &pin_key))
             .await
-            .map_err(|_| NbiError::new(NbiCode::GeneralFailure))??;
+            .map_err(|_| AdminError::Interrupted)??;
         let actor = session.clone();
         let now = self.clock.now();
         let described = edit.describe();
         let result = match change_set {
             Some(id) => {
-                let json = serde_json::to_string(&edit)
-                    .map_err(|_| NbiError::new(NbiCode::GeneralFailure))?;
+                let json = serde_json::to_string(&edit).map_err(|_| AdminError::Interrupted)?;
                 run_tx(self.store.as_ref(), move |tx| {
                     let Some(set) = tx.change_set(&id)? else {
                         return Ok(Err(super::changeset::not_found(&id)));
@@ -464,13 +440,10 @@ impl AdminService {
                     }
                     let edits = tx.stage_edit(&id, &json)?;
                     if edits > super::changeset::MAX_EDITS {
-                        return Ok(Err(NbiError::with_detail(
-                            NbiCode::InvalidValue,
-                            format!(
-                                "a change set holds at most {} edits",
-                                super::changeset::MAX_EDITS
-                            ),
-                        )));
+                        return Ok(Err(invalid(format!(
+                            "a change set holds at most {} edits",
+                            super::changeset::MAX_EDITS
+                        ))));
                     }
                     Ok(Ok(Edited::Staged {
                         change_set: id.clone(),
@@ -569,10 +542,10 @@ mod tests {
 
     #[test]
     fn prepare_refuses_what_cannot_be_an_edit() {
-        let code = |e: Edit| prepare(e, &PinKey::default()).unwrap_err().code;
+        let code = |e: Edit| prepare(e, &PinKey::default()).unwrap_err().code();
         assert_eq!(
             code(edit(Op::Add, EntityKind::Device, &[("model", text("x"))])),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         assert_eq!(
             code(edit(
@@ -580,7 +553,7 @@ mod tests {
                 EntityKind::Device,
                 &[("name", text("SEP1")), ("pin", text("1"))]
             )),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         assert_eq!(
             code(edit(
@@ -588,7 +561,7 @@ mod tests {
                 EntityKind::Device,
                 &[("name", text("SEP1")), ("model", text("x"))]
             )),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         assert_eq!(
             code(edit(
@@ -596,7 +569,7 @@ mod tests {
                 EntityKind::Device,
                 &[("name", Value::List(vec!["a".into()]))]
             )),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         // A secret in the wrong shape is refused before it could be staged in clear.
         assert_eq!(
@@ -605,7 +578,7 @@ mod tests {
                 EntityKind::User,
                 &[("id", text("u")), ("pin", Value::List(vec!["1234".into()]))]
             )),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         assert_eq!(
             code(edit(
@@ -613,7 +586,7 @@ mod tests {
                 EntityKind::Application,
                 &[("id", text("a")), ("certificates", text("plain"))]
             )),
-            NbiCode::InvalidValue
+            hotdesk_proto::nbi::NbiCode::InvalidValue
         );
         assert_eq!(
             edit(

@@ -4,8 +4,7 @@
 //! (`http/admin/`, a module per family), so a newcomer looking for `addUser` finds it here
 //! and follows the variant from here to both.
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
-
+use super::error::AdminError;
 use crate::domain::model::{AdminSession, EntityKind, Role};
 
 /// What a method needs of the caller's role.
@@ -132,14 +131,11 @@ impl Method {
 }
 
 /// Code 1000 unless the session's role allows `method`.
-pub fn require(session: &AdminSession, method: Method) -> Result<(), NbiError> {
+pub fn require(session: &AdminSession, method: Method) -> Result<(), AdminError> {
     if session.role.allows(method.privilege()) {
         Ok(())
     } else {
-        Err(NbiError::with_detail(
-            NbiCode::PermissionDenied,
-            format!("role {} may not do this", session.role.as_str()),
-        ))
+        Err(AdminError::PermissionDenied(session.role))
     }
 }
 

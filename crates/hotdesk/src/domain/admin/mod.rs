@@ -5,6 +5,7 @@
 mod changeset;
 pub mod config;
 pub mod edit;
+pub(crate) mod error;
 pub mod method;
 pub mod notify;
 mod session;
@@ -14,14 +15,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
-
 use super::clock::Clock;
 use super::model::AdminSession;
 use super::pin::PinKey;
 use super::secrets::FailureThrottle;
-use super::store::{Store, StoreError};
+use super::store::Store;
 
+pub use error::AdminError;
 pub use session::NewSession;
 
 /// The limits of `serve --session-timeout-mins` and `--max-sessions`.
@@ -99,12 +99,5 @@ impl AdminService {
 
     pub fn settings(&self) -> AdminSettings {
         self.settings
-    }
-}
-
-impl From<StoreError> for NbiError {
-    fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "admin API request failed in the store");
-        NbiError::new(NbiCode::GeneralFailure)
     }
 }

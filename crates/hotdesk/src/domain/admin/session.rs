@@ -2,9 +2,10 @@
 
 use std::net::IpAddr;
 
-use hotdesk_proto::nbi::{LoginRequest, NbiCode, NbiError};
+use hotdesk_proto::nbi::LoginRequest;
 
 use super::AdminService;
+use super::error::AdminError;
 use crate::domain::clock::Timestamp;
 use crate::domain::model::{AdminSession, EventKind, Key, NewEvent};
 use crate::domain::secrets;
@@ -28,12 +29,12 @@ impl AdminService {
         &self,
         req: LoginRequest,
         peer: Option<IpAddr>,
-    ) -> Result<NewSession, NbiError> {
+    ) -> Result<NewSession, AdminError> {
         let key = Key::of(&req.username);
         let now = self.clock.now();
         if !self.throttle.allows(&key, peer, now) {
             tracing::warn!(username = %req.username, ?peer, "admin login throttled");
-            return Err(NbiError::new(NbiCode::TooManyAttempts));
+            return Err(AdminError::TooManyAttempts);
         }
         let lookup = key.clone();
         let admin = run_read(self.store.as_ref(), move |r| r.admin(&lookup)).await?;
@@ -50,7 +51,7 @@ impl AdminService {
         let Some(admin) = verified else {
             self.throttle.record_failure(&key, peer, now);
             tracing::warn!(username = %req.username, ?peer, "admin login refused: bad credentials");
-            return Err(NbiError::new(NbiCode::BadCredentials));
+            return Err(AdminError::BadCredentials);
         };
         self.throttle.record_success(&key);
 
@@ -83,16 +84,16 @@ impl AdminService {
 
     /// The session a cookie names, its timeout moved forward: every authenticated call goes
     /// through here. No cookie is code 4; an unknown or expired one, code 5.
-    pub async fn session(&self, cookie: Option<&str>) -> Result<AdminSession, NbiError> {
+    pub async fn session(&self, cookie: Option<&str>) -> Result<AdminSession, AdminError> {
         let cookie = cookie
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| NbiError::new(NbiCode::NoSession))?;
+            .ok_or(AdminError::NoSession)?;
         let hash = token_hash(cookie);
         let now = self.clock.now();
         let expires_at = now.plus(self.settings.session_timeout);
         let found = run_tx(self.store.as_ref(), move |tx| {
             let Some(mut session) = tx.session(&hash)? else {
-                return Ok(Err(NbiError::new(NbiCode::InvalidSession)));
+                return Ok(Err(AdminError::InvalidSession));
             };
             if session.expires_at <= now {
                 // Over: remove it now (this job commits) and say so below.
@@ -104,18 +105,18 @@ impl AdminService {
             Ok(Ok(Some(session)))
         })
         .await??;
-        found.ok_or_else(|| NbiError::new(NbiCode::InvalidSession))
+        found.ok_or(AdminError::InvalidSession)
     }
 
     /// Move a live session's deadline to a full timeout from now (a successful heartbeat).
     /// `false` when the session has ended meanwhile.
-    pub(crate) async fn extend(&self, token_hash: &str) -> Result<bool, NbiError> {
+    pub(crate) async fn extend(&self, token_hash: &str) -> Result<bool, AdminError> {
         let hash = token_hash.to_string();
         let now = self.clock.now();
         let expires_at = now.plus(self.settings.session_timeout);
         run_tx(self.store.as_ref(), move |tx| {
             let live = tx.session(&hash)?.is_some_and(|s| s.expires_at > now);
-            Ok(Ok::<bool, NbiError>(
+            Ok(Ok::<bool, AdminError>(
                 live && tx.touch_session(&hash, expires_at)?,
             ))
         })
@@ -123,14 +124,14 @@ impl AdminService {
     }
 
     /// End the session a cookie names.
-    pub async fn logout(&self, cookie: Option<&str>) -> Result<AdminSession, NbiError> {
+    pub async fn logout(&self, cookie: Option<&str>) -> Result<AdminSession, AdminError> {
         let session = self.session(cookie).await?;
         let now = self.clock.now();
         let ended = session.clone();
         run_tx(self.store.as_ref(), move |tx| {
             tx.remove_session(&ended.token_hash)?;
             tx.append_event(&session_event(now, &ended, "logout"))?;
-            Ok(Ok::<(), NbiError>(()))
+            Ok(Ok::<(), AdminError>(()))
         })
         .await??;
         self.cookies().remove(&session.token_hash);
@@ -145,10 +146,10 @@ fn open_tx(
     session: &AdminSession,
     max: u32,
     now: Timestamp,
-) -> StoreResult<Result<(), NbiError>> {
+) -> StoreResult<Result<(), AdminError>> {
     tx.remove_expired_sessions(now)?;
     if tx.session_count()? >= u64::from(max) {
-        return Ok(Err(NbiError::new(NbiCode::SessionLimit)));
+        return Ok(Err(AdminError::SessionLimit));
     }
     tx.insert_session(session)?;
     tx.append_event(&session_event(now, session, "login"))?;

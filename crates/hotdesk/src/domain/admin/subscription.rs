@@ -1,9 +1,8 @@
 //! The event service's subscriptions: one per session, delivered to the session's
 //! `callbackUrl` by [`super::notify`], ended with the session.
 
-use hotdesk_proto::nbi::{NbiCode, NbiError};
-
 use super::AdminService;
+use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::model::AdminSession;
 use crate::domain::run_tx;
@@ -16,27 +15,24 @@ impl AdminService {
         &self,
         session: &AdminSession,
         after: Option<i64>,
-    ) -> Result<i64, NbiError> {
+    ) -> Result<i64, AdminError> {
         require(session, Method::EventSubscription)?;
         if session.callback_url.is_none() {
-            return Err(NbiError::with_detail(
-                NbiCode::BadInput,
-                "events go to the session's callbackUrl: log in with heartbeatRequested and one",
+            return Err(AdminError::BadInput(
+                "events go to the session's callbackUrl: log in with heartbeatRequested and one"
+                    .into(),
             ));
         }
         if after.is_some_and(|a| a < 0) {
-            return Err(NbiError::with_detail(
-                NbiCode::InvalidValue,
-                "afterSeq cannot be negative",
-            ));
+            return Err(invalid("afterSeq cannot be negative"));
         }
         let hash = session.token_hash.clone();
         run_tx(self.store.as_ref(), move |tx| {
             let Some(current) = tx.session(&hash)? else {
-                return Ok(Err(NbiError::new(NbiCode::InvalidSession)));
+                return Ok(Err(AdminError::InvalidSession));
             };
             if current.events_after.is_some() {
-                return Ok(Err(NbiError::new(NbiCode::DuplicateSubscription)));
+                return Ok(Err(AdminError::DuplicateSubscription));
             }
             let start = match after {
                 Some(a) => a,
@@ -49,14 +45,13 @@ impl AdminService {
     }
 
     /// End the session's subscription; code 1001 when there is none.
-    pub async fn unsubscribe(&self, session: &AdminSession) -> Result<(), NbiError> {
+    pub async fn unsubscribe(&self, session: &AdminSession) -> Result<(), AdminError> {
         require(session, Method::EventSubscription)?;
         let hash = session.token_hash.clone();
         run_tx(self.store.as_ref(), move |tx| {
             if tx.session(&hash)?.is_none_or(|s| s.events_after.is_none()) {
-                return Ok(Err(NbiError::with_detail(
-                    NbiCode::NotFound,
-                    "this session has no subscription",
+                return Ok(Err(AdminError::NotFound(
+                    "this session has no subscription".into(),
                 )));
             }
             tx.set_subscription(&hash, None)?;

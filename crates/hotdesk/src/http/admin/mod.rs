@@ -142,7 +142,7 @@ async fn call(
     let response_name = format!("{name}Response");
     let session = match state.admin.session(as_cookie(&headers).as_deref()).await {
         Ok(s) => s,
-        Err(e) => return unauthorized(&e),
+        Err(e) => return unauthorized(e),
     };
     let method = service.method(&name);
     let probe = service == Service::Events || method == Some(Method::ServiceInfo);

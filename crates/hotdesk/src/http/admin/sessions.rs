@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError};
 
+use crate::domain::admin::AdminError;
 use crate::http::AppState;
 
 /// The version of the admin API this build serves, as `loginResponse` reports it.
@@ -36,13 +37,14 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
 /// No session, or a dead one: HTTP 401 with a bare `baseError`, as CSM answers. When the
 /// session could not be checked at all (the database is down), 503 with code 1: the client
 /// should retry, not log in again.
-pub(super) fn unauthorized(e: &NbiError) -> Response {
+pub(super) fn unauthorized(e: AdminError) -> Response {
+    let e = NbiError::from(e);
     let status = if e.code == NbiCode::GeneralFailure {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::UNAUTHORIZED
     };
-    xml(status, nbi::render_base_error(e))
+    xml(status, nbi::render_base_error(&e))
 }
 
 /// The `asCookie` value among the request's cookies.
@@ -133,6 +135,7 @@ async fn login(
             response
         }
         Err(e) => {
+            let e = NbiError::from(e);
             let status = match e.code {
                 NbiCode::BadCredentials | NbiCode::TooManyAttempts => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::OK,
@@ -160,7 +163,7 @@ async fn session_call(
 ) -> Response {
     let cookie = as_cookie(headers);
     if let Err(e) = state.admin.session(cookie.as_deref()).await {
-        return unauthorized(&e);
+        return unauthorized(e);
     }
     let req_id = match document(body, false) {
         Ok(doc) => doc.and_then(|d| d.req_id),
@@ -172,7 +175,7 @@ async fn session_call(
         }
     };
     if end && let Err(e) = state.admin.logout(cookie.as_deref()).await {
-        return unauthorized(&e);
+        return unauthorized(e);
     }
     xml(
         StatusCode::OK,
