@@ -15,7 +15,8 @@ use super::clock::Clock;
 use super::model::*;
 use super::pin::PinKey;
 use super::provision::{
-    self, AdminPatch, AppPatch, DevicePatch, Mode, Patch, ProfilePatch, ProvisionError, UserPatch,
+    self, AdminPatch, AppPatch, DevicePatch, Mode, Patch, Plain, ProfilePatch, ProvisionError,
+    UserPatch,
 };
 use super::run_tx;
 use super::secrets;
@@ -394,79 +395,79 @@ pub async fn import(
         return Err(invalid(format!("policy: {problem}")));
     }
     // PINs first, and with the key: a PIN that cannot be typed at a phone, or a hash that
-    // cannot match under this key, is a mistake in the file, reported before anything is
-    // written. An HMAC costs microseconds, not argon2's milliseconds (BENCHMARKS.md).
-    let mut pins = Vec::with_capacity(dir.users.len());
+    // cannot match under this key, is a mistake in the file, reported before the slow part.
+    // An HMAC costs microseconds, not argon2's milliseconds (BENCHMARKS.md).
     for u in &dir.users {
-        let pin = match &u.pin {
-            Some(p) => Some(
-                pin_key
-                    .storable(&Key::of(&u.id), p)
-                    .map_err(|e| invalid(format!("user `{}`: pin: {e}", u.id)))?,
-            ),
-            None => None,
-        };
-        if let Some(ext) = &u.extension
-            && let Err(e) = check_extension(ext)
+        if let Some(pin) = &u.pin
+            && let Err(e) = pin_key.storable(&Key::of(&u.id), pin)
         {
-            return Err(invalid(format!("user `{}`: extension: {e}", u.id)));
+            return Err(invalid(format!("user `{}`: pin: {e}", u.id)));
         }
-        pins.push(pin);
     }
-    let any_pin = pins.iter().any(Option::is_some);
+    let pins = dir.users.iter().any(|u| u.pin.is_some());
+    let plain = |s: String| Plain(s);
+    let mut patches: Vec<Patch<Plain>> = Vec::new();
+    patches.extend(dir.profiles.into_iter().map(|p| {
+        Patch::DeviceProfile(ProfilePatch {
+            name: p.name,
+            description: clearable(p.description),
+            lines: p.lines,
+        })
+    }));
+    patches.extend(dir.devices.into_iter().map(|d| {
+        Patch::Device(DevicePatch {
+            name: d.name,
+            model: clearable(d.model),
+            em_enabled: d.em_enabled,
+        })
+    }));
+    patches.extend(dir.apps.into_iter().map(|a| {
+        Patch::Application(AppPatch {
+            id: a.id,
+            certificates: a
+                .certificate
+                .map(|c| c.into_vec().into_iter().map(plain).collect()),
+            proxy: a.proxy,
+        })
+    }));
+    patches.extend(dir.users.into_iter().map(|u| {
+        Patch::User(UserPatch {
+            pin: u.pin.map(|p| Some(Plain(p))),
+            password: u.password.map(|p| Some(Plain(p))),
+            name: clearable(u.name),
+            profiles: u.profiles,
+            max_login_minutes: u.max_login_minutes.map(Some),
+            extension: clearable(u.extension),
+            id: u.id,
+        })
+    }));
+    patches.extend(dir.admins.into_iter().map(|a| {
+        Patch::Admin(AdminPatch {
+            password: a.password.map(Plain),
+            role: a.role,
+            username: a.username,
+        })
+    }));
 
-    // argon2 is slow on purpose; hash on a blocking thread, all at once.
-    let prepared = tokio::task::spawn_blocking(move || {
-        let mut patches = Vec::new();
-        patches.extend(dir.profiles.into_iter().map(|p| {
-            Patch::DeviceProfile(ProfilePatch {
-                name: p.name,
-                description: clearable(p.description),
-                lines: p.lines,
+    // argon2 is slow on purpose; hash on a blocking thread, all at once, as the admin API does.
+    let key = pin_key.clone();
+    let hashed = tokio::task::spawn_blocking(move || {
+        patches
+            .into_iter()
+            .map(|p| {
+                let (kind, name) = (p.kind().element(), p.name().to_string());
+                p.hashed(&key).map_err(|e| format!("{kind} `{name}`: {e}"))
             })
-        }));
-        patches.extend(dir.devices.into_iter().map(|d| {
-            Patch::Device(DevicePatch {
-                name: d.name,
-                model: clearable(d.model),
-                em_enabled: d.em_enabled,
-            })
-        }));
-        patches.extend(dir.apps.into_iter().map(|a| {
-            Patch::Application(AppPatch {
-                id: a.id,
-                certificates: a
-                    .certificate
-                    .map(|c| c.into_vec().iter().map(|s| storable(s)).collect()),
-                proxy: a.proxy,
-            })
-        }));
-        patches.extend(dir.users.into_iter().zip(pins).map(|(u, pin)| {
-            Patch::User(UserPatch {
-                pin: pin.map(Some),
-                password: u.password.as_deref().map(|p| Some(storable(p))),
-                name: clearable(u.name),
-                profiles: u.profiles,
-                max_login_minutes: u.max_login_minutes.map(Some),
-                extension: clearable(u.extension),
-                id: u.id,
-            })
-        }));
-        patches.extend(dir.admins.into_iter().map(|a| {
-            Patch::Admin(AdminPatch {
-                password: a.password.as_deref().map(storable),
-                role: a.role,
-                username: a.username,
-            })
-        }));
-        Prepared {
-            policy: dir.policy,
-            patches,
-            pins: any_pin,
-        }
+            .collect::<Result<Vec<_>, _>>()
     })
     .await
-    .map_err(|e| invalid(format!("hashing secrets failed: {e}")))?;
+    .map_err(|e| invalid(format!("hashing secrets failed: {e}")))?
+    .map_err(invalid)?;
+    let prepared = Prepared {
+        policy: dir.policy,
+        patches: hashed,
+        pins,
+    };
 
     let now = clock.now();
     let file_name = file.to_string();

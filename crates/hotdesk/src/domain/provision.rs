@@ -3,13 +3,33 @@
 //! the same locks, with the same rules and the same canonical names. So the same entities give
 //! the same rows, and the same export, however they arrived.
 //!
-//! A patch names one object and the fields to change; a field left out keeps its value. Every
-//! secret in a patch is already storable (a hash): hashing is slow and happens before any
-//! transaction (`admin::edit::prepare`, `directory::import`).
+//! A patch names one object and the fields to change; a field left out keeps its value. A
+//! patch arrives with its secrets as given ([`Plain`]) and is applied with them hashed
+//! ([`Hashed`], by [`Patch::hashed`], off the async workers): only the hashed form can be
+//! serialized, so a change set, which is stored, cannot hold a plaintext secret.
 
-use super::directory::{check_extension, put_user};
+use serde::{Deserialize, Serialize};
+
+use super::directory::{check_extension, put_user, storable};
 use super::model::*;
+use super::pin::PinKey;
 use super::store::{StoreResult, Tx};
+
+/// A secret as a person gave it: a PIN, a password, a certificate (or a hash that was given,
+/// which hashing keeps). Not `Serialize`, and its `Debug` shows nothing.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Plain(pub String);
+
+impl std::fmt::Debug for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plain(..)")
+    }
+}
+
+/// A secret as it is stored: an argon2 hash, or a keyed PIN hash (`domain::pin`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hashed(pub String);
 
 /// What an apply does when the object exists, or does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,21 +44,20 @@ pub enum Mode {
 }
 
 /// A change to an application.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AppPatch {
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPatch<S = Hashed> {
     pub id: String,
-    /// Storable hashes, replacing the accepted certificates.
-    pub certificates: Option<Vec<String>>,
+    /// Replace the accepted certificates.
+    pub certificates: Option<Vec<S>>,
     pub proxy: Option<bool>,
 }
 
 /// A change to a user. `Some(None)` clears a field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserPatch {
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPatch<S = Hashed> {
     pub id: String,
-    /// A keyed PIN hash (`domain::pin`).
-    pub pin: Option<Option<String>>,
-    pub password: Option<Option<String>>,
+    pub pin: Option<Option<S>>,
+    pub password: Option<Option<S>>,
     pub name: Option<Option<String>>,
     /// Profile names in order, any spelling: stored as each profile spells itself, once.
     pub profiles: Option<Vec<String>>,
@@ -47,7 +66,7 @@ pub struct UserPatch {
 }
 
 /// A change to a device profile.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfilePatch {
     pub name: String,
     pub description: Option<Option<String>>,
@@ -55,7 +74,7 @@ pub struct ProfilePatch {
 }
 
 /// A change to a device.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevicePatch {
     pub name: String,
     pub model: Option<Option<String>>,
@@ -63,25 +82,70 @@ pub struct DevicePatch {
 }
 
 /// A change to an admin account.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AdminPatch {
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPatch<S = Hashed> {
     pub username: String,
-    /// A storable hash; an account always has one.
-    pub password: Option<String>,
+    /// An account always has one.
+    pub password: Option<S>,
     pub role: Option<Role>,
 }
 
 /// A change to one object of the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Patch {
-    Application(AppPatch),
-    User(UserPatch),
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Patch<S = Hashed> {
+    Application(AppPatch<S>),
+    User(UserPatch<S>),
     DeviceProfile(ProfilePatch),
     Device(DevicePatch),
-    Admin(AdminPatch),
+    Admin(AdminPatch<S>),
 }
 
-impl Patch {
+impl Patch<Plain> {
+    /// The patch with its secrets hashed: a PIN under `pin_key` for this user (microseconds),
+    /// the others with argon2 (slow on purpose: call it on a blocking thread). A value that
+    /// already is a hash is kept; an empty one is left for the rules to refuse or clear.
+    pub fn hashed(self, pin_key: &PinKey) -> Result<Patch<Hashed>, ProvisionError> {
+        let hash = |Plain(s): Plain| Hashed(if s.is_empty() { s } else { storable(&s) });
+        Ok(match self {
+            Patch::Application(p) => Patch::Application(AppPatch {
+                id: p.id,
+                certificates: p.certificates.map(|c| c.into_iter().map(hash).collect()),
+                proxy: p.proxy,
+            }),
+            Patch::User(p) => {
+                let key = Key::of(&p.id);
+                let pin = match p.pin {
+                    Some(Some(Plain(pin))) => {
+                        Some(Some(Hashed(pin_key.storable(&key, &pin).map_err(|e| {
+                            ProvisionError::Invalid(format!("pin: {e}"))
+                        })?)))
+                    }
+                    Some(None) => Some(None),
+                    None => None,
+                };
+                Patch::User(UserPatch {
+                    id: p.id,
+                    pin,
+                    password: p.password.map(|p| p.map(hash)),
+                    name: p.name,
+                    profiles: p.profiles,
+                    max_login_minutes: p.max_login_minutes,
+                    extension: p.extension,
+                })
+            }
+            Patch::DeviceProfile(p) => Patch::DeviceProfile(p),
+            Patch::Device(p) => Patch::Device(p),
+            Patch::Admin(p) => Patch::Admin(AdminPatch {
+                username: p.username,
+                password: p.password.map(hash),
+                role: p.role,
+            }),
+        })
+    }
+}
+
+impl<S> Patch<S> {
     pub fn kind(&self) -> EntityKind {
         match self {
             Patch::Application(_) => EntityKind::Application,
@@ -169,7 +233,7 @@ pub struct Applied {
 pub(crate) fn apply(
     tx: &mut dyn Tx,
     mode: Mode,
-    patch: &Patch,
+    patch: &Patch<Hashed>,
 ) -> StoreResult<Result<Applied, ProvisionError>> {
     let (kind, name) = (patch.kind(), patch.name().to_string());
     let key = Key::of(&name);
@@ -197,7 +261,7 @@ pub(crate) fn apply(
         Object::Application(a) => tx.upsert_app(a)?,
         Object::User(u) => {
             let given = match patch {
-                Patch::User(p) => p.pin.as_ref().and_then(|p| p.as_ref()),
+                Patch::User(p) => p.pin.as_ref().and_then(|p| p.as_ref()).map(|h| &h.0),
                 _ => None,
             };
             let was = match &old {
@@ -244,7 +308,7 @@ fn invalid(detail: impl Into<String>) -> ProvisionError {
 fn merge(
     tx: &mut dyn Tx,
     mode: Mode,
-    patch: &Patch,
+    patch: &Patch<Hashed>,
     old: Option<Object>,
 ) -> StoreResult<Result<Object, ProvisionError>> {
     fn set<T: Clone>(into: &mut T, given: &Option<T>) {
@@ -252,6 +316,7 @@ fn merge(
             *into = v.clone();
         }
     }
+    let secret = |h: &Option<Option<Hashed>>| h.as_ref().map(|h| h.as_ref().map(|h| h.0.clone()));
     let object = match (patch, old) {
         (Patch::Application(p), old) => {
             let mut app = match old {
@@ -263,7 +328,11 @@ fn merge(
                 },
             };
             app.id = p.id.clone();
-            set(&mut app.certificate_hashes, &p.certificates);
+            let hashes = p
+                .certificates
+                .as_ref()
+                .map(|c| c.iter().map(|h| h.0.clone()).collect());
+            set(&mut app.certificate_hashes, &hashes);
             set(&mut app.proxy, &p.proxy);
             if app.certificate_hashes.is_empty()
                 || app.certificate_hashes.iter().any(|c| c.is_empty())
@@ -278,8 +347,8 @@ fn merge(
                 _ => User::default(),
             };
             user.id = p.id.clone();
-            set(&mut user.pin_hash, &p.pin);
-            set(&mut user.password_hash, &p.password);
+            set(&mut user.pin_hash, &secret(&p.pin));
+            set(&mut user.password_hash, &secret(&p.password));
             set(&mut user.name, &p.name);
             set(&mut user.max_login_minutes, &p.max_login_minutes);
             set(&mut user.extension, &p.extension);
@@ -329,7 +398,7 @@ fn merge(
                 (_, None, _) => return Ok(Err(invalid("role is required"))),
             };
             let password_hash = match (&p.password, old) {
-                (Some(hash), _) if !hash.is_empty() => hash.clone(),
+                (Some(Hashed(hash)), _) if !hash.is_empty() => hash.clone(),
                 (Some(_), _) => return Ok(Err(invalid("an admin password cannot be empty"))),
                 (None, Some(Object::Admin(a))) => a.password_hash,
                 (None, _) => return Ok(Err(invalid("password is required"))),

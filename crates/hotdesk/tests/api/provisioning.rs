@@ -590,3 +590,54 @@ async fn an_import_keeps_the_rules_the_admin_api_keeps_and_writes_nothing_when_r
     .unwrap();
     assert_eq!(admin.role, hotdesk::domain::Role::Auditor);
 }
+
+/// An edit staged by an earlier release, in a form this one does not read, fails the submit
+/// with code 1003 and says what to do, not code 1 as if the database were broken; nothing of
+/// the set is applied.
+#[tokio::test]
+async fn an_edit_staged_by_an_earlier_release_says_to_stage_it_again() {
+    let app = spawn_app().await;
+    let cookie = session(&app, "admin", "change-me").await;
+    let created = method(&app, &cookie, "createChangeSet", "").await;
+    let id = change_set_of(&created.body);
+    let staged = method(
+        &app,
+        &cookie,
+        "addDevice",
+        &format!("<changeSetId>{id}</changeSetId><device><name>SEPNEW000000001</name></device>"),
+    )
+    .await;
+    assert_eq!(staged.code(), None, "{}", staged.body);
+    // What release 0.1 wrote for addDevice: the op, the kind and a field map.
+    let old = r#"{"op":"add","kind":"device","fields":{"name":{"text":"SEPOLD000000001"}}}"#;
+    let set = id.clone();
+    hotdesk::domain::run_tx(app.store.as_ref(), move |tx| {
+        tx.stage_edit(&set, old).map(Ok::<_, ()>)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let submitted = method(
+        &app,
+        &cookie,
+        "submitChangeSet",
+        &format!("<changeSetId>{id}</changeSetId>"),
+    )
+    .await;
+    assert_eq!(submitted.code(), Some(1003), "{}", submitted.body);
+    assert!(
+        submitted
+            .body
+            .contains("edit 2 of 2 cannot be read by this release")
+            && submitted.body.contains("discard the change set"),
+        "{}",
+        submitted.body
+    );
+    assert!(
+        app.store
+            .device(&hotdesk::domain::Key::of("SEPNEW000000001"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

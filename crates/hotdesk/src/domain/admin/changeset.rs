@@ -5,7 +5,7 @@
 
 use super::AdminService;
 use super::edit::{Edit, apply};
-use super::error::AdminError;
+use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
 use crate::domain::model::{AdminSession, ChangeSet, Key};
@@ -38,11 +38,15 @@ fn apply_all(
     for (index, json) in set.edits.iter().enumerate() {
         let edit: Edit = match serde_json::from_str(json) {
             Ok(e) => e,
+            // Staged by a release that wrote edits in another form (or not by hotdesk): say
+            // what to do, rather than fail as if the database were broken.
             Err(e) => {
-                return Err(crate::domain::StoreError::Database(format!(
-                    "change set {} holds an unreadable edit: {e}",
-                    set.id
-                )));
+                tracing::warn!(change_set = %set.id, error = %e, "a staged edit cannot be read");
+                return Ok(Err(invalid(format!(
+                    "edit {} of {total} cannot be read by this release of hotdesk (it was staged \
+                     by another): discard the change set and stage its edits again",
+                    index + 1
+                ))));
             }
         };
         if let Err(e) = apply(tx, &edit, session, now)? {

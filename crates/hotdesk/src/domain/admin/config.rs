@@ -2,7 +2,6 @@
 //! and the policy. Objects cross the wire as XML; that translation is the HTTP layer's.
 
 use super::AdminService;
-use super::edit::{Fields, flag, list, text};
 use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
@@ -156,14 +155,14 @@ impl AdminService {
         Ok(self.store.policy().await?)
     }
 
-    /// Change the fields of the policy that `fields` names (the others keep their value),
+    /// Change the fields of the policy that `patch` gives (the others keep their value),
     /// with a `configChange` event: read, changed and written in one transaction, so two
-    /// admins changing different fields at once both keep their change. Code 1003 for an
-    /// unknown field, a value of the wrong type or a bad trusted-IP entry.
+    /// admins changing different fields at once both keep their change. Code 1003 for a
+    /// policy that cannot run (a bad trusted-IP entry, a PIN length out of range).
     pub async fn set_policy(
         &self,
         session: &AdminSession,
-        fields: Fields,
+        patch: PolicyPatch,
     ) -> Result<Policy, AdminError> {
         require(session, Method::SetPolicy)?;
         let now = self.clock.now();
@@ -172,7 +171,7 @@ impl AdminService {
         event.actor = Some(session.username.clone());
         let policy = run_tx(self.store.as_ref(), move |tx| {
             let mut policy = tx.policy_for_update()?;
-            if let Err(e) = apply_policy_fields(&fields, &mut policy) {
+            if let Err(e) = patch.apply_to(&mut policy) {
                 return Ok(Err(e));
             }
             tx.set_policy(&policy)?;
@@ -184,67 +183,46 @@ impl AdminService {
     }
 }
 
-/// The policy's fields as the admin API names them.
-const POLICY_FIELDS: &[&str] = &[
-    "multipleLogin",
-    "maxLoginMinutes",
-    "enforceMaxLogin",
-    "rememberLastUser",
-    "maxConcurrentRequests",
-    "validateIp",
-    "trustedIps",
-    "allowProxy",
-    "minPinLength",
-    "phoneService",
-];
+/// A change to the policy: each field given, typed; the others keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyPatch {
+    pub multiple_login: Option<MultipleLogin>,
+    pub max_login_minutes: Option<u32>,
+    pub enforce_max_login: Option<bool>,
+    pub remember_last_user: Option<bool>,
+    pub max_concurrent_requests: Option<u32>,
+    pub validate_ip: Option<bool>,
+    pub trusted_ips: Option<Vec<String>>,
+    pub allow_proxy: Option<bool>,
+    pub min_pin_length: Option<u32>,
+    pub phone_service: Option<bool>,
+}
 
-/// Set the fields of `p` that `fields` names.
-fn apply_policy_fields(fields: &Fields, p: &mut Policy) -> Result<(), AdminError> {
-    if let Some(unknown) = fields.keys().find(|f| !POLICY_FIELDS.contains(&f.as_str())) {
-        return Err(invalid(format!("policy has no field {unknown}")));
-    }
-    let count = |name: &str| -> Result<Option<u32>, AdminError> {
-        text(fields, name)?
-            .map(|t| {
-                t.parse()
-                    .map_err(|_| invalid(format!("{name} must be a whole number")))
-            })
-            .transpose()
-    };
-    if let Some(t) = text(fields, "multipleLogin")? {
-        p.multiple_login = MultipleLogin::parse(t)
-            .ok_or_else(|| invalid("multipleLogin must be allowed, not-allowed or auto-logout"))?;
-    }
-    if let Some(n) = count("maxLoginMinutes")? {
-        p.max_login_minutes = n;
-    }
-    if let Some(b) = flag(fields, "enforceMaxLogin")? {
-        p.enforce_max_login = b;
-    }
-    if let Some(b) = flag(fields, "rememberLastUser")? {
-        p.remember_last_user = b;
-    }
-    if let Some(n) = count("maxConcurrentRequests")? {
-        p.max_concurrent_requests = n;
-    }
-    if let Some(b) = flag(fields, "validateIp")? {
-        p.validate_ip = b;
-    }
-    if let Some(ips) = list(fields, "trustedIps")? {
-        p.trusted_ips = ips;
-    }
-    if let Some(b) = flag(fields, "allowProxy")? {
-        p.allow_proxy = b;
-    }
-    if let Some(n) = count("minPinLength")? {
-        p.min_pin_length = n;
-    }
-    if let Some(b) = flag(fields, "phoneService")? {
-        p.phone_service = b;
-    }
-    match p.problems().into_iter().next() {
-        Some(problem) => Err(invalid(problem)),
-        None => Ok(()),
+impl PolicyPatch {
+    /// `p` with the given fields set, if the result is a policy hotdesk can run.
+    fn apply_to(&self, p: &mut Policy) -> Result<(), AdminError> {
+        fn set<T: Clone>(into: &mut T, given: &Option<T>) {
+            if let Some(v) = given {
+                *into = v.clone();
+            }
+        }
+        set(&mut p.multiple_login, &self.multiple_login);
+        set(&mut p.max_login_minutes, &self.max_login_minutes);
+        set(&mut p.enforce_max_login, &self.enforce_max_login);
+        set(&mut p.remember_last_user, &self.remember_last_user);
+        set(
+            &mut p.max_concurrent_requests,
+            &self.max_concurrent_requests,
+        );
+        set(&mut p.validate_ip, &self.validate_ip);
+        set(&mut p.trusted_ips, &self.trusted_ips);
+        set(&mut p.allow_proxy, &self.allow_proxy);
+        set(&mut p.min_pin_length, &self.min_pin_length);
+        set(&mut p.phone_service, &self.phone_service);
+        match p.problems().into_iter().next() {
+            Some(problem) => Err(invalid(problem)),
+            None => Ok(()),
+        }
     }
 }
 

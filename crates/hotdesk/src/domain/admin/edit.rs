@@ -1,14 +1,10 @@
 //! Admin edits of the directory: add, update and delete of applications, users, device
 //! profiles, devices and admin accounts, and the reads that go with them.
 //!
-//! An edit arrives as a neutral field map (`<user><id>jdoe</id><profiles><profile>P</profile>
-//! </profiles></user>` becomes `{id: "jdoe", profiles: [P]}`); the HTTP layer only does that
-//! translation. Everything else is here: which fields exist, what they may hold, what a delete
-//! does to a live login. An edit is prepared once (secrets hashed, off the async workers) and
-//! then applied in a transaction, either at once or later as part of a change set, so a
-//! change set never holds a plaintext secret.
-
-use std::collections::BTreeMap;
+//! An edit arrives typed ([`Edit`] of a [`Patch`], parsed from the request by the HTTP layer)
+//! with its secrets as given. [`prepare`] hashes them, off the async workers, and only then is
+//! the edit applied ([`provision::apply`], the path an import takes too) or staged in a change
+//! set: an `Edit<Plain>` cannot be serialized, so a change set never holds a plaintext secret.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,69 +12,46 @@ use super::AdminService;
 use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
-use crate::domain::directory::storable;
 use crate::domain::em::{end_login, expire_due};
 use crate::domain::model::*;
 use crate::domain::pin::PinKey;
 pub use crate::domain::provision::Object;
-use crate::domain::provision::{
-    self, AdminPatch, AppPatch, DevicePatch, Mode, Patch, ProfilePatch, ProvisionError, UserPatch,
-};
+use crate::domain::provision::{self, Hashed, Mode, Patch, Plain, ProvisionError};
 use crate::domain::store::run_read;
 use crate::domain::{Reader, StoreResult, Tx, run_tx};
 
-/// One field of an object: a text, or a list (one child element per item).
+/// One requested change. `S` is how its secrets are held: [`Plain`] as they arrive,
+/// [`Hashed`] once prepared. Stored as JSON in a change set (as `Edit<Hashed>` only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Value {
-    Text(String),
-    List(Vec<String>),
+pub enum Edit<S = Hashed> {
+    Add(Patch<S>),
+    Update(Patch<S>),
+    Delete { kind: EntityKind, name: String },
 }
 
-/// An object's fields by element name.
-pub type Fields = BTreeMap<String, Value>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Op {
-    Add,
-    Update,
-    Delete,
-}
-
-impl Op {
-    pub fn as_str(self) -> &'static str {
+impl<S> Edit<S> {
+    pub fn kind(&self) -> EntityKind {
         match self {
-            Op::Add => "add",
-            Op::Update => "update",
-            Op::Delete => "delete",
+            Edit::Add(p) | Edit::Update(p) => p.kind(),
+            Edit::Delete { kind, .. } => *kind,
         }
     }
-}
 
-/// One requested change. Stored as JSON in a change set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Edit {
-    pub op: Op,
-    pub kind: EntityKind,
-    pub fields: Fields,
-}
-
-impl Edit {
     /// The name of the object the edit is about, as given.
     pub fn name(&self) -> &str {
-        match self.fields.get(self.kind.key_field()) {
-            Some(Value::Text(t)) => t,
-            _ => "",
+        match self {
+            Edit::Add(p) | Edit::Update(p) => p.name(),
+            Edit::Delete { name, .. } => name,
         }
     }
 
     /// The admin API method that asks for this edit.
     pub fn method(&self) -> Method {
-        match self.op {
-            Op::Add => Method::Add(self.kind),
-            Op::Update => Method::Update(self.kind),
-            Op::Delete => Method::Delete(self.kind),
+        match self {
+            Edit::Add(p) => Method::Add(p.kind()),
+            Edit::Update(p) => Method::Update(p.kind()),
+            Edit::Delete { kind, .. } => Method::Delete(*kind),
         }
     }
 
@@ -97,164 +70,13 @@ pub enum Edited {
     Staged { change_set: String, edits: u32 },
 }
 
-/// The fields each kind takes; the first is its key.
-fn known_fields(kind: EntityKind) -> &'static [&'static str] {
-    match kind {
-        EntityKind::Application => &["id", "certificate", "certificates", "proxy"],
-        EntityKind::User => &[
-            "id",
-            "pin",
-            "password",
-            "name",
-            "profiles",
-            "maxLoginMinutes",
-            "extension",
-        ],
-        EntityKind::DeviceProfile => &["name", "description", "lines"],
-        EntityKind::Device => &["name", "model", "emEnabled"],
-        EntityKind::Admin => &["username", "password", "role"],
-    }
-}
-
-pub(super) fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, AdminError> {
-    match fields.get(name) {
-        None => Ok(None),
-        Some(Value::Text(t)) => Ok(Some(t.as_str())),
-        Some(Value::List(_)) => Err(invalid(format!("{name} takes text, not a list"))),
-    }
-}
-
-/// A list field; an empty element is the empty list.
-pub(super) fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, AdminError> {
-    match fields.get(name) {
-        None => Ok(None),
-        Some(Value::List(items)) => Ok(Some(items.clone())),
-        Some(Value::Text(t)) if t.is_empty() => Ok(Some(Vec::new())),
-        Some(Value::Text(_)) => Err(invalid(format!("{name} holds one element per item"))),
-    }
-}
-
-pub(super) fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, AdminError> {
-    text(fields, name)?
-        .map(|t| match t {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            _ => Err(invalid(format!("{name} must be true or false"))),
-        })
-        .transpose()
-}
-
-/// Check an edit's shape and hash its secrets: the slow part, done before any transaction.
-/// A PIN is hashed under `pin_key` (see `domain::pin`), the other secrets with argon2.
-pub fn prepare(mut edit: Edit, pin_key: &PinKey) -> Result<Edit, AdminError> {
-    let known = known_fields(edit.kind);
-    let key = edit.kind.key_field();
-    if let Some(unknown) = edit.fields.keys().find(|f| !known.contains(&f.as_str())) {
-        return Err(invalid(format!(
-            "{} has no field {unknown}",
-            edit.kind.element()
-        )));
-    }
-    match text(&edit.fields, key)? {
-        Some(name) if !name.trim().is_empty() && name.trim() == name => {}
-        _ => return Err(invalid(format!("{key} is required"))),
-    }
-    if edit.op == Op::Delete && edit.fields.len() > 1 {
-        return Err(invalid(format!("a delete names the object by {key} only")));
-    }
-    // Every secret is hashed here or refused here: a change set must never hold one in clear.
-    let user_key = Key::of(edit.name());
-    match edit.fields.get_mut("pin") {
-        Some(Value::Text(t)) if !t.is_empty() => {
-            *t = pin_key
-                .storable(&user_key, t)
-                .map_err(|e| invalid(format!("pin: {e}")))?;
-        }
-        Some(Value::List(_)) => return Err(invalid("pin takes text, not a list")),
-        _ => {}
-    }
-    for secret in ["password", "certificate"] {
-        match edit.fields.get_mut(secret) {
-            Some(Value::Text(t)) if !t.is_empty() => *t = storable(t),
-            Some(Value::List(_)) => {
-                return Err(invalid(format!("{secret} takes text, not a list")));
-            }
-            _ => {}
-        }
-    }
-    match edit.fields.get_mut("certificates") {
-        Some(Value::List(items)) => {
-            for item in items.iter_mut() {
-                if item.is_empty() {
-                    return Err(invalid("an empty certificate"));
-                }
-                *item = storable(item);
-            }
-        }
-        Some(Value::Text(t)) if !t.is_empty() => {
-            return Err(invalid(
-                "certificates holds one <certificate> element per item",
-            ));
-        }
-        _ => {}
-    }
-    Ok(edit)
-}
-
-/// The typed change a prepared add or update asks for.
-fn patch_of(edit: &Edit) -> Result<Patch, AdminError> {
-    let f = &edit.fields;
-    let name = edit.name().to_string();
-    // Optional text: an empty element clears it.
-    let clearable = |field: &str| -> Result<Option<Option<String>>, AdminError> {
-        Ok(text(f, field)?.map(|t| (!t.is_empty()).then(|| t.to_string())))
-    };
-    Ok(match edit.kind {
-        EntityKind::Application => Patch::Application(AppPatch {
-            id: name,
-            certificates: match (text(f, "certificate")?, list(f, "certificates")?) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid("give certificate or certificates, not both"));
-                }
-                (Some(one), None) => Some(vec![one.to_string()]),
-                (None, many) => many,
-            },
-            proxy: flag(f, "proxy")?,
-        }),
-        EntityKind::User => Patch::User(UserPatch {
-            id: name,
-            pin: clearable("pin")?,
-            password: clearable("password")?,
-            name: clearable("name")?,
-            profiles: list(f, "profiles")?,
-            max_login_minutes: match text(f, "maxLoginMinutes")? {
-                None => None,
-                Some("") => Some(None),
-                Some(t) => Some(Some(t.parse().map_err(|_| {
-                    invalid("maxLoginMinutes must be a whole number of minutes")
-                })?)),
-            },
-            extension: clearable("extension")?,
-        }),
-        EntityKind::DeviceProfile => Patch::DeviceProfile(ProfilePatch {
-            name,
-            description: clearable("description")?,
-            lines: list(f, "lines")?,
-        }),
-        EntityKind::Device => Patch::Device(DevicePatch {
-            name,
-            model: clearable("model")?,
-            em_enabled: flag(f, "emEnabled")?,
-        }),
-        EntityKind::Admin => Patch::Admin(AdminPatch {
-            username: name,
-            password: text(f, "password")?.map(str::to_string),
-            role: text(f, "role")?
-                .map(|r| {
-                    Role::parse(r).ok_or_else(|| invalid("role must be admin, operator or auditor"))
-                })
-                .transpose()?,
-        }),
+/// Hash an edit's secrets: the slow part, done before any transaction. A PIN is hashed under
+/// `pin_key` (see `domain::pin`), the other secrets with argon2.
+pub fn prepare(edit: Edit<Plain>, pin_key: &PinKey) -> Result<Edit<Hashed>, AdminError> {
+    Ok(match edit {
+        Edit::Add(p) => Edit::Add(p.hashed(pin_key)?),
+        Edit::Update(p) => Edit::Update(p.hashed(pin_key)?),
+        Edit::Delete { kind, name } => Edit::Delete { kind, name },
     })
 }
 
@@ -266,27 +88,23 @@ pub(crate) fn apply(
     now: Timestamp,
 ) -> StoreResult<Result<Option<Object>, AdminError>> {
     let name = edit.name().to_string();
-    let result = match edit.op {
-        Op::Delete => delete(tx, edit.kind, &name, actor, now)?.map(|()| None),
-        op => match patch_of(edit) {
-            Err(e) => Err(e),
-            Ok(patch) => {
-                let mode = if op == Op::Add {
-                    Mode::Add
-                } else {
-                    Mode::Update
-                };
-                provision::apply(tx, mode, &patch)?
-                    .map(|applied| Some(applied.object))
-                    .map_err(AdminError::from)
-            }
-        },
+    let result = match edit {
+        Edit::Delete { kind, name } => delete(tx, *kind, name, actor, now)?.map(|()| None),
+        Edit::Add(patch) | Edit::Update(patch) => {
+            let mode = match edit {
+                Edit::Add(_) => Mode::Add,
+                _ => Mode::Update,
+            };
+            provision::apply(tx, mode, patch)?
+                .map(|applied| Some(applied.object))
+                .map_err(AdminError::from)
+        }
     };
     if result.is_ok() {
         let mut event =
             NewEvent::new(now, EventKind::ConfigChange).detail(actor.audit(edit.describe()));
         event.actor = Some(actor.username.clone());
-        match edit.kind {
+        match edit.kind() {
             EntityKind::Device => event.device = Some(name),
             EntityKind::User => event.user = Some(name),
             EntityKind::DeviceProfile => event.profile = Some(name),
@@ -417,7 +235,7 @@ impl AdminService {
     pub async fn edit(
         &self,
         session: &AdminSession,
-        edit: Edit,
+        edit: Edit<Plain>,
         change_set: Option<String>,
     ) -> Result<Edited, AdminError> {
         require(session, edit.method())?;
@@ -466,134 +284,67 @@ impl AdminService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::provision::{AdminPatch, AppPatch, UserPatch};
 
-    fn edit(op: Op, kind: EntityKind, fields: &[(&str, Value)]) -> Edit {
-        Edit {
-            op,
-            kind,
-            fields: fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
-        }
-    }
-
-    fn text(t: &str) -> Value {
-        Value::Text(t.to_string())
+    fn plain(s: &str) -> Plain {
+        Plain(s.to_string())
     }
 
     #[test]
     fn prepare_hashes_every_secret_and_nothing_else() {
-        let user = edit(
-            Op::Add,
-            EntityKind::User,
-            &[
-                ("id", text("anna")),
-                ("pin", text("4321")),
-                ("name", text("Anna")),
-            ],
-        );
+        let user = Edit::Add(Patch::User(UserPatch {
+            id: "anna".into(),
+            pin: Some(Some(plain("4321"))),
+            name: Some(Some("Anna".into())),
+            ..UserPatch::default()
+        }));
         let key = PinKey::default();
-        let prepared = prepare(user, &key).unwrap();
-        let Some(Value::Text(pin)) = prepared.fields.get("pin") else {
+        let Edit::Add(Patch::User(prepared)) = prepare(user, &key).unwrap() else {
+            panic!("not a user")
+        };
+        let Some(Some(Hashed(pin))) = &prepared.pin else {
             panic!("no pin")
         };
         assert_eq!(
             key.check(&Key::of("anna"), "4321", pin),
             crate::domain::pin::PinCheck::Right
         );
-        assert_eq!(prepared.fields.get("name"), Some(&text("Anna")));
+        assert_eq!(prepared.name, Some(Some("Anna".into())));
 
-        let app = edit(
-            Op::Update,
-            EntityKind::Application,
-            &[
-                ("id", text("kiosk")),
-                (
-                    "certificates",
-                    Value::List(vec!["new".into(), "old".into()]),
-                ),
-            ],
-        );
-        let Some(Value::List(certs)) = prepare(app, &key)
-            .unwrap()
-            .fields
-            .get("certificates")
-            .cloned()
-        else {
-            panic!("no certificates")
+        let app = Edit::Update(Patch::Application(AppPatch {
+            id: "kiosk".into(),
+            certificates: Some(vec![plain("new"), plain("old")]),
+            proxy: None,
+        }));
+        let Edit::Update(Patch::Application(app)) = prepare(app, &key).unwrap() else {
+            panic!("not an application")
         };
-        assert!(crate::domain::secrets::verify("old", &certs[1]));
+        let certs = app.certificates.unwrap();
+        assert!(crate::domain::secrets::verify("old", &certs[1].0));
         // The JSON a change set stores carries no plaintext.
-        let json = serde_json::to_string(
-            &prepare(
-                edit(
-                    Op::Add,
-                    EntityKind::Admin,
-                    &[("username", text("eve")), ("password", text("hunter2"))],
-                ),
-                &key,
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let admin = Edit::Add(Patch::Admin(AdminPatch {
+            username: "eve".into(),
+            password: Some(plain("hunter2")),
+            role: None,
+        }));
+        let json = serde_json::to_string(&prepare(admin, &key).unwrap()).unwrap();
         assert!(!json.contains("hunter2"), "{json}");
     }
 
     #[test]
-    fn prepare_refuses_what_cannot_be_an_edit() {
-        let code = |e: Edit| prepare(e, &PinKey::default()).unwrap_err().code();
+    fn a_pin_no_phone_can_type_is_refused_before_anything_is_staged() {
+        let user = Edit::Update(Patch::User(UserPatch {
+            id: "u".into(),
+            pin: Some(Some(plain("12ab"))),
+            ..UserPatch::default()
+        }));
+        let e = prepare(user, &PinKey::default()).unwrap_err();
+        assert_eq!(e.code(), hotdesk_proto::nbi::NbiCode::InvalidValue);
         assert_eq!(
-            code(edit(Op::Add, EntityKind::Device, &[("model", text("x"))])),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        assert_eq!(
-            code(edit(
-                Op::Add,
-                EntityKind::Device,
-                &[("name", text("SEP1")), ("pin", text("1"))]
-            )),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        assert_eq!(
-            code(edit(
-                Op::Delete,
-                EntityKind::Device,
-                &[("name", text("SEP1")), ("model", text("x"))]
-            )),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        assert_eq!(
-            code(edit(
-                Op::Add,
-                EntityKind::Device,
-                &[("name", Value::List(vec!["a".into()]))]
-            )),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        // A secret in the wrong shape is refused before it could be staged in clear.
-        assert_eq!(
-            code(edit(
-                Op::Add,
-                EntityKind::User,
-                &[("id", text("u")), ("pin", Value::List(vec!["1234".into()]))]
-            )),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        assert_eq!(
-            code(edit(
-                Op::Add,
-                EntityKind::Application,
-                &[("id", text("a")), ("certificates", text("plain"))]
-            )),
-            hotdesk_proto::nbi::NbiCode::InvalidValue
-        );
-        assert_eq!(
-            edit(
-                Op::Delete,
-                EntityKind::DeviceProfile,
-                &[("name", text("P"))]
-            )
+            Edit::<Hashed>::Delete {
+                kind: EntityKind::DeviceProfile,
+                name: "P".into()
+            }
             .describe(),
             "deleteDeviceProfile P"
         );

@@ -32,7 +32,6 @@ use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
 
 use super::AppState;
 use crate::domain::Timestamp;
-use crate::domain::admin::edit::{Fields, Value};
 use crate::domain::admin::method::Method;
 use crate::domain::model::AdminSession;
 use sessions::{Document, Refused, as_cookie, document, unauthorized, xml};
@@ -261,6 +260,62 @@ fn time(t: Timestamp) -> String {
     let ms = u64::try_from(t.0.clamp(0, LAST)).unwrap_or(0);
     let at = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// One field of an object element: a text, or a list (one child element per item).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Text(String),
+    List(Vec<String>),
+}
+
+/// An object element's fields by element name, to be parsed into a typed request.
+type Fields = std::collections::BTreeMap<String, Value>;
+
+fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, NbiError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::Text(t)) => Ok(Some(t.as_str())),
+        Some(Value::List(_)) => Err(invalid(format!("{name} takes text, not a list"))),
+    }
+}
+
+/// A list field; an empty element is the empty list.
+fn list(fields: &Fields, name: &str) -> Result<Option<Vec<String>>, NbiError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::List(items)) => Ok(Some(items.clone())),
+        Some(Value::Text(t)) if t.is_empty() => Ok(Some(Vec::new())),
+        Some(Value::Text(_)) => Err(invalid(format!("{name} holds one element per item"))),
+    }
+}
+
+fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, NbiError> {
+    text(fields, name)?
+        .map(|t| match t {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(invalid(format!("{name} must be true or false"))),
+        })
+        .transpose()
+}
+
+/// A whole number that fits a `u32`.
+fn count(fields: &Fields, name: &str, what: &str) -> Result<Option<u32>, NbiError> {
+    text(fields, name)?
+        .map(|t| {
+            t.parse()
+                .map_err(|_| invalid(format!("{name} must be {what}")))
+        })
+        .transpose()
+}
+
+/// Fields nobody asked for are a mistake, not something to ignore.
+fn only(fields: &Fields, element: &str, known: &[&str]) -> Result<(), NbiError> {
+    match fields.keys().find(|f| !known.contains(&f.as_str())) {
+        Some(unknown) => Err(invalid(format!("{element} has no field {unknown}"))),
+        None => Ok(()),
+    }
 }
 
 /// `<user><id>jdoe</id><profiles><profile>P</profile></profiles></user>` as fields: an element

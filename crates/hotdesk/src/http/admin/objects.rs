@@ -4,10 +4,16 @@
 
 use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
 
-use super::{Call, PAGE, Reply, change_sets, fields_of, required};
-use crate::domain::EntityKind;
-use crate::domain::admin::edit::{Edit, Edited, Fields, Object, Op, Value};
+use super::{
+    Call, Fields, PAGE, Reply, Value, change_sets, count, fields_of, flag, invalid, only, required,
+    text,
+};
+use crate::domain::admin::edit::{Edit, Edited, Object};
 use crate::domain::admin::method::Method;
+use crate::domain::provision::{
+    AdminPatch, AppPatch, DevicePatch, Patch, Plain, ProfilePatch, UserPatch,
+};
+use crate::domain::{EntityKind, Role};
 
 /// The element that names the object: `<id>jdoe</id>`.
 fn named(root: &Element, kind: EntityKind) -> Result<&str, NbiError> {
@@ -48,19 +54,7 @@ pub(super) async fn list(c: &Call<'_>, kind: EntityKind) -> Result<Reply, NbiErr
 
 /// An add, update or delete: applied at once, or staged in the change set the request names.
 pub(super) async fn edit(c: &Call<'_>, method: Method) -> Result<Reply, NbiError> {
-    let (op, kind) = match method {
-        Method::Add(kind) => (Op::Add, kind),
-        Method::Update(kind) => (Op::Update, kind),
-        Method::Delete(kind) => (Op::Delete, kind),
-        _ => return Err(NbiError::with_detail(NbiCode::UnknownMethod, method.name())),
-    };
-    let fields = if op == Op::Delete {
-        let name = named(c.root, kind)?.to_string();
-        Fields::from([(kind.key_field().to_string(), Value::Text(name))])
-    } else {
-        fields_of(required(c.root, kind.element())?)?
-    };
-    let edit = Edit { op, kind, fields };
+    let edit = edit_of(method, c.root)?;
     match c
         .state
         .admin
@@ -70,6 +64,124 @@ pub(super) async fn edit(c: &Call<'_>, method: Method) -> Result<Reply, NbiError
         Edited::Applied(object) => Ok(Reply::of(object.iter().map(object_element).collect())),
         Edited::Staged { change_set, edits } => Ok(change_sets::reply(change_set, Some(edits))),
     }
+}
+
+/// The fields each kind takes; the first is its key.
+fn known_fields(kind: EntityKind) -> &'static [&'static str] {
+    match kind {
+        EntityKind::Application => &["id", "certificate", "certificates", "proxy"],
+        EntityKind::User => &[
+            "id",
+            "pin",
+            "password",
+            "name",
+            "profiles",
+            "maxLoginMinutes",
+            "extension",
+        ],
+        EntityKind::DeviceProfile => &["name", "description", "lines"],
+        EntityKind::Device => &["name", "model", "emEnabled"],
+        EntityKind::Admin => &["username", "password", "role"],
+    }
+}
+
+/// The request as a typed edit, its secrets as given: `<deleteUserRequest><id>` names the
+/// object, `<addUserRequest><user>...</user>` carries it.
+fn edit_of(method: Method, root: &Element) -> Result<Edit<Plain>, NbiError> {
+    let kind = match method {
+        Method::Add(kind) | Method::Update(kind) | Method::Delete(kind) => kind,
+        _ => return Err(NbiError::with_detail(NbiCode::UnknownMethod, method.name())),
+    };
+    let key = kind.key_field();
+    let checked = |name: &str| -> Result<String, NbiError> {
+        match name {
+            n if !n.trim().is_empty() && n.trim() == n => Ok(n.to_string()),
+            _ => Err(invalid(format!("{key} is required"))),
+        }
+    };
+    if let Method::Delete(_) = method {
+        let name = checked(named(root, kind)?)?;
+        return Ok(Edit::Delete { kind, name });
+    }
+    let fields = fields_of(required(root, kind.element())?)?;
+    only(&fields, kind.element(), known_fields(kind))?;
+    let name = checked(text(&fields, key)?.unwrap_or(""))?;
+    let patch = patch_of(kind, name, &fields)?;
+    Ok(match method {
+        Method::Add(_) => Edit::Add(patch),
+        _ => Edit::Update(patch),
+    })
+}
+
+/// An object's fields as a typed patch. An empty element clears an optional field.
+fn patch_of(kind: EntityKind, name: String, f: &Fields) -> Result<Patch<Plain>, NbiError> {
+    let clearable = |field: &str| -> Result<Option<Option<String>>, NbiError> {
+        Ok(text(f, field)?.map(|t| (!t.is_empty()).then(|| t.to_string())))
+    };
+    let secret = |field: &str| -> Result<Option<Option<Plain>>, NbiError> {
+        Ok(clearable(field)?.map(|s| s.map(Plain)))
+    };
+    Ok(match kind {
+        EntityKind::Application => {
+            let many = match f.get("certificates") {
+                Some(Value::Text(t)) if !t.is_empty() => {
+                    return Err(invalid(
+                        "certificates holds one <certificate> element per item",
+                    ));
+                }
+                _ => super::list(f, "certificates")?,
+            };
+            if many
+                .as_ref()
+                .is_some_and(|m| m.iter().any(String::is_empty))
+            {
+                return Err(invalid("an empty certificate"));
+            }
+            let certificates = match (text(f, "certificate")?, many) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid("give certificate or certificates, not both"));
+                }
+                (Some(one), None) => Some(vec![one.to_string()]),
+                (None, many) => many,
+            };
+            Patch::Application(AppPatch {
+                id: name,
+                certificates: certificates.map(|c| c.into_iter().map(Plain).collect()),
+                proxy: flag(f, "proxy")?,
+            })
+        }
+        EntityKind::User => Patch::User(UserPatch {
+            id: name,
+            pin: secret("pin")?,
+            password: secret("password")?,
+            name: clearable("name")?,
+            profiles: super::list(f, "profiles")?,
+            max_login_minutes: match text(f, "maxLoginMinutes")? {
+                Some("") => Some(None),
+                _ => count(f, "maxLoginMinutes", "a whole number of minutes")?.map(Some),
+            },
+            extension: clearable("extension")?,
+        }),
+        EntityKind::DeviceProfile => Patch::DeviceProfile(ProfilePatch {
+            name,
+            description: clearable("description")?,
+            lines: super::list(f, "lines")?,
+        }),
+        EntityKind::Device => Patch::Device(DevicePatch {
+            name,
+            model: clearable("model")?,
+            em_enabled: flag(f, "emEnabled")?,
+        }),
+        EntityKind::Admin => Patch::Admin(AdminPatch {
+            username: name,
+            password: text(f, "password")?.map(|p| Plain(p.to_string())),
+            role: text(f, "role")?
+                .map(|r| {
+                    Role::parse(r).ok_or_else(|| invalid("role must be admin, operator or auditor"))
+                })
+                .transpose()?,
+        }),
+    })
 }
 
 /// An object as the API shows it: every field but the secrets.
@@ -116,5 +228,77 @@ fn object_element(object: &Object) -> Element {
         Object::Admin(a) => Element::new("admin")
             .field("username", a.username.as_str())
             .field("role", a.role.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, body: &str) -> Result<Edit<Plain>, NbiError> {
+        let name = method.name();
+        let xml = format!("<{name}Request>{body}</{name}Request>");
+        edit_of(method, &hotdesk_proto::nbi::parse_request(&xml).unwrap())
+    }
+
+    #[test]
+    fn what_cannot_be_an_edit_is_refused_before_it_reaches_the_rules() {
+        use EntityKind::*;
+        let code = |m, body: &str| request(m, body).unwrap_err().code;
+        let refused = [
+            (Method::Add(Device), "<device><model>x</model></device>"),
+            (
+                Method::Add(Device),
+                "<device><name>SEP1</name><pin>1</pin></device>",
+            ),
+            (
+                Method::Add(Device),
+                "<device><name><n>a</n></name></device>",
+            ),
+            // A secret in the wrong shape is refused before it could be staged.
+            (
+                Method::Add(User),
+                "<user><id>u</id><pin><p>1234</p></pin></user>",
+            ),
+            (
+                Method::Add(Application),
+                "<application><id>a</id><certificates>plain</certificates></application>",
+            ),
+            (
+                Method::Add(Application),
+                "<application><id>a</id><certificates><certificate/></certificates></application>",
+            ),
+            (
+                Method::Add(User),
+                "<user><id>u</id><maxLoginMinutes>soon</maxLoginMinutes></user>",
+            ),
+            (
+                Method::Add(Admin),
+                "<admin><username>a</username><role>root</role></admin>",
+            ),
+        ];
+        for (method, body) in refused {
+            assert_eq!(code(method, body), NbiCode::InvalidValue, "{body}");
+        }
+        assert_eq!(code(Method::Add(User), "<id>u</id>"), NbiCode::InvalidXml);
+    }
+
+    #[test]
+    fn an_edit_carries_what_was_given_and_clears_what_was_emptied() {
+        let edit = request(
+            Method::Update(EntityKind::User),
+            "<user><id>anna</id><pin>4321</pin><name/><profiles><profile>P</profile></profiles></user>",
+        )
+        .unwrap();
+        let Edit::Update(Patch::User(user)) = edit else {
+            panic!("not a user update")
+        };
+        assert_eq!(user.pin, Some(Some(Plain("4321".into()))));
+        assert_eq!(user.name, Some(None));
+        assert_eq!(user.profiles, Some(vec!["P".to_string()]));
+        assert_eq!(
+            (user.password, user.extension, user.max_login_minutes),
+            (None, None, None)
+        );
     }
 }

@@ -2,8 +2,9 @@
 
 use hotdesk_proto::nbi::{Element, NbiError};
 
-use super::{Call, Reply, fields_of, required};
-use crate::domain::Policy;
+use super::{Call, Fields, Reply, count, fields_of, flag, invalid, list, only, required, text};
+use crate::domain::admin::config::PolicyPatch;
+use crate::domain::{MultipleLogin, Policy};
 
 pub(super) async fn get(c: &Call<'_>) -> Result<Reply, NbiError> {
     let policy = c.state.admin.get_policy(c.session).await?;
@@ -11,9 +12,46 @@ pub(super) async fn get(c: &Call<'_>) -> Result<Reply, NbiError> {
 }
 
 pub(super) async fn set(c: &Call<'_>) -> Result<Reply, NbiError> {
-    let fields = fields_of(required(c.root, "policy")?)?;
-    let policy = c.state.admin.set_policy(c.session, fields).await?;
+    let patch = patch(&fields_of(required(c.root, "policy")?)?)?;
+    let policy = c.state.admin.set_policy(c.session, patch).await?;
     Ok(Reply::of(vec![policy_element(&policy)]))
+}
+
+/// `<policy>`'s fields, as [`policy_element`] writes them.
+const FIELDS: &[&str] = &[
+    "multipleLogin",
+    "maxLoginMinutes",
+    "enforceMaxLogin",
+    "rememberLastUser",
+    "maxConcurrentRequests",
+    "validateIp",
+    "trustedIps",
+    "allowProxy",
+    "minPinLength",
+    "phoneService",
+];
+
+fn patch(f: &Fields) -> Result<PolicyPatch, NbiError> {
+    only(f, "policy", FIELDS)?;
+    let number = |name| count(f, name, "a whole number");
+    Ok(PolicyPatch {
+        multiple_login: text(f, "multipleLogin")?
+            .map(|t| {
+                MultipleLogin::parse(t).ok_or_else(|| {
+                    invalid("multipleLogin must be allowed, not-allowed or auto-logout")
+                })
+            })
+            .transpose()?,
+        max_login_minutes: number("maxLoginMinutes")?,
+        enforce_max_login: flag(f, "enforceMaxLogin")?,
+        remember_last_user: flag(f, "rememberLastUser")?,
+        max_concurrent_requests: number("maxConcurrentRequests")?,
+        validate_ip: flag(f, "validateIp")?,
+        trusted_ips: list(f, "trustedIps")?,
+        allow_proxy: flag(f, "allowProxy")?,
+        min_pin_length: number("minPinLength")?,
+        phone_service: flag(f, "phoneService")?,
+    })
 }
 
 fn policy_element(p: &Policy) -> Element {
