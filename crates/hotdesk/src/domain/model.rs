@@ -149,7 +149,7 @@ pub struct Policy {
     pub max_concurrent_requests: u32,
     pub validate_ip: bool,
     /// Addresses (`10.0.0.5`) or networks (`10.1.0.0/16`) trusted when `validate_ip` is on.
-    pub trusted_ips: Vec<String>,
+    pub trusted_ips: TrustedIps,
     pub allow_proxy: bool,
     /// Digits a PIN chosen at the phone must have at least (1 to [`MAX_PIN_DIGITS`]).
     pub min_pin_length: u32,
@@ -169,7 +169,7 @@ impl Default for Policy {
             remember_last_user: true,
             max_concurrent_requests: 64,
             validate_ip: false,
-            trusted_ips: Vec::new(),
+            trusted_ips: TrustedIps::default(),
             allow_proxy: true,
             min_pin_length: 4,
             phone_service: true,
@@ -341,7 +341,37 @@ impl DirectoryCounts {
     }
 }
 
+/// The policy's `trusted_ips` as written, each entry parsed once, when the policy is read
+/// or set: a request checks its address against networks, not against text to parse again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct TrustedIps {
+    written: Vec<String>,
+    entries: Vec<TrustedEntry>,
+}
+
+impl From<Vec<String>> for TrustedIps {
+    fn from(written: Vec<String>) -> Self {
+        let entries = written.iter().map(|t| trusted_entry(t)).collect();
+        TrustedIps { written, entries }
+    }
+}
+
+impl From<TrustedIps> for Vec<String> {
+    fn from(ips: TrustedIps) -> Self {
+        ips.written
+    }
+}
+
+impl TrustedIps {
+    /// The entries as the administrator wrote them, in order.
+    pub fn as_written(&self) -> &[String] {
+        &self.written
+    }
+}
+
 /// One entry of `trusted_ips`: an address, a network, or a host name compared as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum TrustedEntry {
     Net(ipnet::IpNet),
     Addr(std::net::IpAddr),
@@ -363,7 +393,7 @@ impl Policy {
     /// Whether `ip` is on the trusted list.
     pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.trusted_ips.iter().any(|t| match trusted_entry(t) {
+        self.trusted_ips.entries.iter().any(|t| match t {
             TrustedEntry::Addr(a) => a.to_canonical() == ip,
             TrustedEntry::Net(n) => n.contains(&ip),
             TrustedEntry::Name(_) => false,
@@ -377,8 +407,9 @@ impl Policy {
             Err(_) => {
                 let name = text.to_ascii_lowercase();
                 self.trusted_ips
+                    .entries
                     .iter()
-                    .any(|t| matches!(trusted_entry(t), TrustedEntry::Name(n) if n == name))
+                    .any(|t| matches!(t, TrustedEntry::Name(n) if *n == name))
             }
         }
     }
@@ -392,7 +423,7 @@ impl Policy {
                 self.min_pin_length
             ));
         }
-        for t in &self.trusted_ips {
+        for t in self.trusted_ips.as_written() {
             let t = t.trim();
             let looks_numeric =
                 t.contains('/') || t.chars().all(|c| c.is_ascii_hexdigit() || ".:".contains(c));
@@ -415,11 +446,12 @@ mod tests {
     fn trusted_list_takes_addresses_networks_and_names() {
         let p = Policy {
             trusted_ips: vec![
-                "10.0.0.5".into(),
-                "192.168.0.0/16".into(),
-                "kiosk.example".into(),
-                "::1".into(),
-            ],
+                "10.0.0.5".to_string(),
+                "192.168.0.0/16".to_string(),
+                "kiosk.example".to_string(),
+                "::1".to_string(),
+            ]
+            .into(),
             ..Policy::default()
         };
         assert!(p.trusts("10.0.0.5".parse().unwrap()));
@@ -431,7 +463,7 @@ mod tests {
         assert!(!p.trusts_text("other.example"));
         assert!(p.problems().is_empty());
         let bad = Policy {
-            trusted_ips: vec!["10.0.0.300".into(), "10.0.0.0/40".into()],
+            trusted_ips: vec!["10.0.0.300".to_string(), "10.0.0.0/40".to_string()].into(),
             ..Policy::default()
         };
         assert_eq!(bad.problems().len(), 2);

@@ -107,7 +107,7 @@ pub(crate) async fn every_entity_round_trips_and_is_found_case_insensitively(sto
         remember_last_user: false,
         max_concurrent_requests: 7,
         validate_ip: true,
-        trusted_ips: vec!["10.0.0.5".into(), "10.1.0.0/16".into()],
+        trusted_ips: vec!["10.0.0.5".to_string(), "10.1.0.0/16".to_string()].into(),
         allow_proxy: false,
         min_pin_length: 6,
         phone_service: false,

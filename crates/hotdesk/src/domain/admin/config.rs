@@ -215,7 +215,9 @@ impl PolicyPatch {
             &self.max_concurrent_requests,
         );
         set(&mut p.validate_ip, &self.validate_ip);
-        set(&mut p.trusted_ips, &self.trusted_ips);
+        if let Some(ips) = &self.trusted_ips {
+            p.trusted_ips = ips.clone().into();
+        }
         set(&mut p.allow_proxy, &self.allow_proxy);
         set(&mut p.min_pin_length, &self.min_pin_length);
         set(&mut p.phone_service, &self.phone_service);

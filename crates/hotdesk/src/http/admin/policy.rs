@@ -56,7 +56,7 @@ fn patch(f: &Fields) -> Result<PolicyPatch, NbiError> {
 
 fn policy_element(p: &Policy) -> Element {
     let mut ips = Element::new("trustedIps");
-    for ip in &p.trusted_ips {
+    for ip in p.trusted_ips.as_written() {
         ips.push(Element::with_text("trustedIp", ip.as_str()));
     }
     Element::new("policy")

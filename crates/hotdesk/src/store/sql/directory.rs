@@ -156,7 +156,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
             ],
         )?;
         self.0.execute("DELETE FROM policy_trusted_ips", args![])?;
-        for (position, ip) in p.trusted_ips.iter().enumerate() {
+        for (position, ip) in p.trusted_ips.as_written().iter().enumerate() {
             self.0.execute(
                 "INSERT INTO policy_trusted_ips (position, ip) VALUES ($1, $2)",
                 args![position, ip],

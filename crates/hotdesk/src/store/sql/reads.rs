@@ -154,11 +154,13 @@ pub(crate) fn policy(c: &mut impl Conn) -> StoreResult<Policy> {
         allow_proxy: r.get()?,
         min_pin_length: r.get()?,
         phone_service: r.get()?,
-        trusted_ips: c.query_map(
-            "SELECT ip FROM policy_trusted_ips ORDER BY position",
-            args![],
-            |mut r| r.get(),
-        )?,
+        trusted_ips: c
+            .query_map(
+                "SELECT ip FROM policy_trusted_ips ORDER BY position",
+                args![],
+                |mut r| r.get(),
+            )?
+            .into(),
     })
 }
 
