@@ -219,7 +219,7 @@ pub(crate) fn check_extension(ext: &str) -> Result<(), String> {
 pub(crate) fn put_user(tx: &mut dyn Tx, user: &User, pin_set: bool) -> StoreResult<bool> {
     let created = tx.upsert_user(user)?;
     if pin_set && !created {
-        tx.put_pin_guard(&Key::of(&user.id), None)?;
+        tx.put_pin_guard(&user.id.key(), None)?;
     }
     Ok(created)
 }
@@ -303,7 +303,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
         for key in apps {
             if let Some(a) = r.app(&key)? {
                 dir.apps.push(AppEntry {
-                    id: a.id,
+                    id: a.id.into(),
                     certificate: Some(OneOrMany::Many(a.certificate_hashes)),
                     proxy: Some(a.proxy),
                 });
@@ -312,11 +312,11 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
         for key in users {
             if let Some(u) = r.user(&key)? {
                 dir.users.push(UserEntry {
-                    id: u.id,
+                    id: u.id.into(),
                     pin: u.pin_hash,
                     password: u.password_hash,
                     name: u.name,
-                    profiles: Some(u.profiles),
+                    profiles: Some(u.profiles.into_iter().map(String::from).collect()),
                     max_login_minutes: u.max_login_minutes,
                     extension: u.extension,
                 });
@@ -325,7 +325,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
         for key in profiles {
             if let Some(p) = r.profile(&key)? {
                 dir.profiles.push(ProfileEntry {
-                    name: p.name,
+                    name: p.name.into(),
                     description: p.description,
                     lines: Some(p.lines),
                 });
@@ -334,7 +334,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
         for key in devices {
             if let Some(d) = r.device(&key)? {
                 dir.devices.push(DeviceEntry {
-                    name: d.name,
+                    name: d.name.into(),
                     model: d.model,
                     em_enabled: Some(d.em_enabled),
                 });
@@ -343,7 +343,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
         for key in admins {
             if let Some(a) = r.admin(&key)? {
                 dir.admins.push(AdminEntry {
-                    username: a.username,
+                    username: a.username.into(),
                     password: Some(a.password_hash),
                     role: Some(a.role),
                 });

@@ -25,10 +25,122 @@ impl std::fmt::Display for Key {
     }
 }
 
+/// A name that identifies an object of the directory. It keeps the spelling it was provisioned
+/// with, for everything shown; whether two names are the same object is a question for its
+/// [`Key`] (`is`, `key`), never for `==`, which compares spellings.
+macro_rules! identity {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The name as provisioned.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// What the name is looked up and stored by: case folded.
+            pub fn key(&self) -> Key {
+                Key::of(&self.0)
+            }
+
+            /// Whether `other` names the same object, in whatever case.
+            pub fn is(&self, other: &str) -> bool {
+                Key::of(&self.0) == Key::of(other)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                $name(s.clone())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> Self {
+                n.0
+            }
+        }
+
+        /// The spelling, exactly.
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+identity!(
+    /// An application user's ID (`appID`).
+    AppId
+);
+identity!(
+    /// A user's ID (`userID`).
+    UserId
+);
+identity!(
+    /// A device profile's name (`deviceProfile`).
+    ProfileName
+);
+identity!(
+    /// A device's name (`deviceName`, `SEP...`).
+    DeviceName
+);
+identity!(
+    /// An admin account's user name.
+    AdminName
+);
+
 /// An application user: a program (kiosk, badge reader, script) that calls the EM API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppUser {
-    pub id: String,
+    pub id: AppId,
     /// argon2id PHC strings of the accepted `appCertificate`s: usually one; two while a
     /// secret is being rotated (the new one and the old one).
     pub certificate_hashes: Vec<String>,
@@ -39,13 +151,13 @@ pub struct AppUser {
 /// An end user who logs in to shared phones.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub pin_hash: Option<String>,
     /// Set when the user may call the EM API itself (for itself only).
     pub password_hash: Option<String>,
     pub name: Option<String>,
     /// Associated device profiles, in order; the first is the default.
-    pub profiles: Vec<String>,
+    pub profiles: Vec<ProfileName>,
     pub max_login_minutes: Option<u32>,
     /// The primary extension (directory number), for a phone login by extension
     /// (`loginType=DN`). Several users may share one; a login by it is then code 216.
@@ -55,7 +167,7 @@ pub struct User {
 /// The configuration a phone takes on while its user is logged in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DeviceProfile {
-    pub name: String,
+    pub name: ProfileName,
     pub description: Option<String>,
     /// Free content that a provisioning system reads back.
     pub lines: Vec<String>,
@@ -64,7 +176,7 @@ pub struct DeviceProfile {
 /// A shared phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
-    pub name: String,
+    pub name: DeviceName,
     pub model: Option<String>,
     /// CUCM's "Enable Extension Mobility"; a login to a device without it is code 22.
     pub em_enabled: bool,
@@ -100,7 +212,7 @@ impl Role {
 /// An account of the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
-    pub username: String,
+    pub username: AdminName,
     pub password_hash: String,
     pub role: Role,
 }

@@ -322,12 +322,12 @@ fn merge(
             let mut app = match old {
                 Some(Object::Application(a)) => a,
                 _ => AppUser {
-                    id: String::new(),
+                    id: AppId::default(),
                     certificate_hashes: Vec::new(),
                     proxy: false,
                 },
             };
-            app.id = p.id.clone();
+            app.id = p.id.as_str().into();
             let hashes = p
                 .certificates
                 .as_ref()
@@ -346,7 +346,7 @@ fn merge(
                 Some(Object::User(u)) => u,
                 _ => User::default(),
             };
-            user.id = p.id.clone();
+            user.id = p.id.as_str().into();
             set(&mut user.pin_hash, &secret(&p.pin));
             set(&mut user.password_hash, &secret(&p.password));
             set(&mut user.name, &p.name);
@@ -370,7 +370,7 @@ fn merge(
                 Some(Object::DeviceProfile(o)) => o,
                 _ => DeviceProfile::default(),
             };
-            profile.name = p.name.clone();
+            profile.name = p.name.as_str().into();
             set(&mut profile.description, &p.description);
             set(&mut profile.lines, &p.lines);
             Object::DeviceProfile(profile)
@@ -379,12 +379,12 @@ fn merge(
             let mut device = match old {
                 Some(Object::Device(d)) => d,
                 _ => Device {
-                    name: String::new(),
+                    name: DeviceName::default(),
                     model: None,
                     em_enabled: true,
                 },
             };
-            device.name = p.name.clone();
+            device.name = p.name.as_str().into();
             set(&mut device.model, &p.model);
             set(&mut device.em_enabled, &p.em_enabled);
             Object::Device(device)
@@ -404,7 +404,7 @@ fn merge(
                 (None, _) => return Ok(Err(invalid("password is required"))),
             };
             Object::Admin(Admin {
-                username: p.username.clone(),
+                username: p.username.as_str().into(),
                 password_hash,
                 role,
             })
@@ -419,22 +419,19 @@ fn merge(
 fn canonical_profiles(
     tx: &mut dyn Tx,
     names: &[String],
-) -> StoreResult<Result<Vec<String>, ProvisionError>> {
+) -> StoreResult<Result<Vec<ProfileName>, ProvisionError>> {
     let mut keys: Vec<Key> = names.iter().map(|p| Key::of(p)).collect();
     keys.sort();
     keys.dedup();
     for key in &keys {
         tx.lock_object(EntityKind::DeviceProfile, key)?;
     }
-    let mut canonical: Vec<String> = Vec::with_capacity(names.len());
+    let mut canonical: Vec<ProfileName> = Vec::with_capacity(names.len());
     for name in names {
         let Some(profile) = tx.profile(&Key::of(name))? else {
             return Ok(Err(ProvisionError::UnknownProfile(name.clone())));
         };
-        if !canonical
-            .iter()
-            .any(|c| Key::of(c) == Key::of(&profile.name))
-        {
+        if !canonical.iter().any(|c| c.key() == profile.name.key()) {
             canonical.push(profile.name);
         }
     }

@@ -58,7 +58,7 @@ impl AdminService {
         let cookie = new_token(32);
         let session = AdminSession {
             token_hash: token_hash(&cookie),
-            username: admin.username,
+            username: admin.username.into(),
             role: admin.role,
             created_at: now,
             expires_at: now.plus(self.settings.session_timeout),

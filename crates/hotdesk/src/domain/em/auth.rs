@@ -57,7 +57,7 @@ pub(super) fn credentials(r: &mut dyn Reader, id: &Key) -> StoreResult<Option<Cr
     if let Some(a) = r.app(id)? {
         return Ok(Some(Credentials {
             caller: Caller {
-                id: a.id,
+                id: a.id.into(),
                 proxy: a.proxy,
             },
             hashes: a.certificate_hashes,
@@ -66,7 +66,7 @@ pub(super) fn credentials(r: &mut dyn Reader, id: &Key) -> StoreResult<Option<Cr
     Ok(r.user(id)?.and_then(|u| {
         u.password_hash.map(|hash| Credentials {
             caller: Caller {
-                id: u.id,
+                id: u.id.into(),
                 proxy: false,
             },
             hashes: vec![hash],

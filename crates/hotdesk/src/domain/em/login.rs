@@ -32,7 +32,7 @@ impl EmService {
             .device
             .ok_or_else(|| EmError::DeviceNotFound(req.device_name.clone()))?;
         if !device.em_enabled {
-            return Err(EmError::DeviceLogonDisabled(device.name));
+            return Err(EmError::DeviceLogonDisabled(device.name.into()));
         }
         let user = facts
             .user
@@ -40,8 +40,8 @@ impl EmService {
         let profile = facts.profile.ok_or(EmError::ProfileNotFound)?;
         let now = self.clock.now();
         let login = Login {
-            device: device.name,
-            user: user.id.clone(),
+            device: device.name.into(),
+            user: user.id.to_string(),
             profile,
             app: caller.id.clone(),
             logged_in_at: now,
@@ -74,7 +74,7 @@ pub(super) fn chosen_profile(
         None => user.profiles.first(),
     };
     match chosen {
-        Some(name) => Ok(r.profile(&Key::of(name))?.map(|p| p.name)),
+        Some(name) => Ok(r.profile(&Key::of(name))?.map(|p| p.name.into())),
         None => Ok(None),
     }
 }

@@ -23,7 +23,7 @@ impl EmService {
         let device = facts
             .device
             .ok_or_else(|| EmError::DeviceNotFound(req.device_name.clone()))?;
-        let key = Key::of(&device.name);
+        let key = device.name.key();
         let now = self.clock.now();
         let caller = caller.clone();
         run_tx(self.store.as_ref(), move |tx| {

@@ -50,7 +50,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
             for name in device_names {
                 results.push(match r.device_state(&Key::of(&name), now)? {
                     Some(state) => DeviceUserResult::Exists {
-                        name: state.device.name,
+                        name: state.device.name.into(),
                         user: state.login.map(|l| l.user),
                         last_login: state.last_user.filter(|_| remember),
                         emcc: false,
@@ -72,7 +72,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
                             .map(|l| l.device)
                             .collect();
                         UserDevicesResult {
-                            user_id: user.id,
+                            user_id: user.id.into(),
                             devices: if devices.is_empty() {
                                 UserDevices::None
                             } else {
@@ -93,17 +93,17 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
             for id in user_ids {
                 results.push(match r.user(&Key::of(&id))? {
                     Some(user) if user.profiles.is_empty() => DeviceProfileResult {
-                        user_id: user.id,
+                        user_id: user.id.into(),
                         profiles: UserProfiles::None,
                     },
                     Some(user) => DeviceProfileResult {
-                        user_id: user.id,
+                        user_id: user.id.into(),
                         profiles: UserProfiles::Profiles(
                             user.profiles
                                 .into_iter()
                                 .enumerate()
                                 .map(|(i, name)| ProfileEntry {
-                                    name,
+                                    name: name.into(),
                                     is_default: i == 0,
                                 })
                                 .collect(),
@@ -122,7 +122,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
             for id in user_ids {
                 results.push(match r.user(&Key::of(&id))? {
                     Some(user) => CheckUserResult {
-                        user_id: user.id,
+                        user_id: user.id.into(),
                         exists: true,
                     },
                     None => CheckUserResult {

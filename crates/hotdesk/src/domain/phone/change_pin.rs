@@ -68,25 +68,25 @@ impl PhoneService {
         self.check_pin(&user, old, &device)
             .await
             .map_err(|e| self.failed(ctx.peer, e))?;
-        let key = Key::of(&user.id);
+        let key = user.id.key();
         let hash = self.pin_key.hash(&key, new);
         let now = self.now();
         let (user_id, device_name) = (user.id.clone(), device.clone());
         run_tx(self.store.as_ref(), move |tx| {
             tx.lock_user(&key)?;
             if !tx.set_pin_hash(&key, &hash)? {
-                return Ok(Err(EmError::UserNotFound(user_id.clone()).into()));
+                return Ok(Err(EmError::UserNotFound(user_id.to_string()).into()));
             }
             tx.put_pin_guard(&key, None)?;
             let mut event = NewEvent::new(now, EventKind::ConfigChange)
                 .detail(format!("PIN changed at the phone {device_name}"));
             event.actor = Some(PHONE.to_string());
-            event.user = Some(user_id.clone());
+            event.user = Some(user_id.to_string());
             event.device = Some(device_name.clone());
             tx.append_event(&event)?;
             Ok(Ok::<(), PhoneError>(()))
         })
         .await??;
-        Ok(user.id)
+        Ok(user.id.into())
     }
 }

@@ -21,7 +21,7 @@ impl PhoneService {
         let Some(stored) = user.pin_hash.clone() else {
             return Err(PhoneError::Authentication("the user has no PIN"));
         };
-        let key = Key::of(&user.id);
+        let key = user.id.key();
         let user_key = key.clone();
         run_tx(self.store.as_ref(), move |tx| {
             tx.lock_user(&user_key)?;
@@ -72,7 +72,7 @@ impl PhoneService {
                         pin::GUESS_WINDOW_MS / 60_000
                     ));
                     event.actor = Some(PHONE.to_string());
-                    event.user = Some(user_id.clone());
+                    event.user = Some(user_id.to_string());
                     event.device = Some(at.clone());
                     tx.append_event(&event)?;
                 }

@@ -42,12 +42,12 @@ impl PhoneService {
                     for name in &user.profiles {
                         if let Some(p) = r.profile(&Key::of(name))? {
                             profiles.push(ProfileChoice {
-                                name: p.name,
+                                name: p.name.into(),
                                 description: p.description,
                             });
                         }
                     }
-                    let user_key = Key::of(&user.id);
+                    let user_key = user.id.key();
                     // Whether the login could land, as the EM login will check it: a person
                     // is not asked to pick a profile for a login that would be refused.
                     let current = r.device_state(&device_key, now)?.and_then(|s| s.login);
@@ -72,7 +72,7 @@ impl PhoneService {
         // nothing, and cannot lock anybody's PIN.
         check_origin(&policy, &phone_origin(login_type), ctx)?;
         self.check_throttle(ctx.peer)?;
-        let device = found.map_or(device, |d| d.name);
+        let device = found.map_or(device, |d| d.name.into());
         let user = match <[User; 1]>::try_from(users) {
             Ok([user]) => user,
             Err(users) if users.is_empty() => {
@@ -90,7 +90,7 @@ impl PhoneService {
             1 => {
                 let profile = profiles.into_iter().next().expect("one profile").name;
                 let name = user.name.clone();
-                self.log_in(&device, user.id, name, profile, login_type, ctx)
+                self.log_in(&device, user.id.into(), name, profile, login_type, ctx)
                     .await
                     .map(LoginOutcome::LoggedIn)
             }

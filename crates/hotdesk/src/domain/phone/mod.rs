@@ -232,7 +232,7 @@ impl PhoneService {
         .await?;
         check_device(&policy, found.as_ref(), &device)?;
         check_origin(&policy, &phone_origin(login_type), ctx)?;
-        Ok(found.map_or(device, |d| d.name))
+        Ok(found.map_or(device, |d| d.name.into()))
     }
 
     /// Code 201 when `peer` failed too often lately: no user is looked at.
@@ -295,7 +295,7 @@ fn check_device(
     }
     let device = device.ok_or_else(|| EmError::DeviceNotFound(asked.to_string()))?;
     if !device.em_enabled {
-        return Err(EmError::DeviceLogonDisabled(device.name.clone()).into());
+        return Err(EmError::DeviceLogonDisabled(device.name.to_string()).into());
     }
     Ok(())
 }

@@ -36,13 +36,13 @@ impl PhoneService {
         let state = state.expect("check_device found the device");
         Ok(match state.login {
             Some(login) => Screen::LoggedIn(LoggedIn {
-                device: state.device.name,
+                device: state.device.name.into(),
                 name: user.and_then(|u| u.name),
                 user: login.user,
                 profile: login.profile,
             }),
             None => Screen::LoginForm {
-                device: state.device.name,
+                device: state.device.name.into(),
                 login_type,
                 // Cisco pre-fills the last user for user-ID logins only.
                 last_user: state

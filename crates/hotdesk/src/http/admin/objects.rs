@@ -186,10 +186,10 @@ fn patch_of(kind: EntityKind, name: String, f: &Fields) -> Result<Patch<Plain>, 
 
 /// An object as the API shows it: every field but the secrets.
 fn object_element(object: &Object) -> Element {
-    fn list(name: &str, item: &str, items: &[String]) -> Element {
+    fn list<T: AsRef<str>>(name: &str, item: &str, items: &[T]) -> Element {
         let mut e = Element::new(name);
         for i in items {
-            e.push(Element::with_text(item, i.as_str()));
+            e.push(Element::with_text(item, i.as_ref()));
         }
         e
     }

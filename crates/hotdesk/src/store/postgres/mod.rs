@@ -543,7 +543,7 @@ mod tests {
         let job: TxJob = Box::new(move |tx: &mut dyn Tx| {
             attempts += 1;
             tx.upsert_device(&Device {
-                name: format!("SEP-TRY{attempts}"),
+                name: format!("SEP-TRY{attempts}").into(),
                 model: None,
                 em_enabled: true,
             })?;

@@ -13,7 +13,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
     }
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
-        let key = Key::of(&app.id);
+        let key = app.id.key();
         let created = !row_exists(&mut self.0, "apps", &key)?;
         self.0.execute(
             "INSERT INTO apps (key, id, proxy) VALUES ($1, $2, $3)
@@ -33,7 +33,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
     }
 
     fn upsert_user(&mut self, user: &User) -> StoreResult<bool> {
-        let key = Key::of(&user.id);
+        let key = user.id.key();
         let created = !row_exists(&mut self.0, "users", &key)?;
         // ON CONFLICT ... DO UPDATE, not a replace: deleting the row first would cascade to
         // the user's profile list and PIN tries.
@@ -75,7 +75,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
     }
 
     fn upsert_profile(&mut self, profile: &DeviceProfile) -> StoreResult<bool> {
-        let key = Key::of(&profile.name);
+        let key = profile.name.key();
         let created = !row_exists(&mut self.0, "profiles", &key)?;
         self.0.execute(
             "INSERT INTO profiles (key, name, description) VALUES ($1, $2, $3)
@@ -96,7 +96,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
     }
 
     fn upsert_device(&mut self, device: &Device) -> StoreResult<bool> {
-        let key = Key::of(&device.name);
+        let key = device.name.key();
         let created = !row_exists(&mut self.0, "devices", &key)?;
         self.0.execute(
             "INSERT INTO devices (key, name, model, em_enabled) VALUES ($1, $2, $3, $4)
@@ -113,7 +113,7 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
     }
 
     fn upsert_admin(&mut self, admin: &Admin) -> StoreResult<bool> {
-        let key = Key::of(&admin.username);
+        let key = admin.username.key();
         let created = !row_exists(&mut self.0, "admins", &key)?;
         self.0.execute(
             "INSERT INTO admins (key, username, password_hash, role) VALUES ($1, $2, $3, $4)

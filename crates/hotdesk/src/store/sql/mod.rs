@@ -24,7 +24,10 @@ mod sessions;
 
 pub(crate) use reads::SqlReader;
 
-use crate::domain::{EntityKind, Key, Login, NewEvent, StoreError, StoreResult, Timestamp};
+use crate::domain::{
+    AdminName, AppId, DeviceName, EntityKind, Key, Login, NewEvent, ProfileName, StoreError,
+    StoreResult, Timestamp, UserId,
+};
 
 /// A value bound to a statement's parameter. Borrowed: binding copies nothing.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +53,11 @@ value_from! {
     &'a str => |v| Value::Text(v),
     &'a String => |v| Value::Text(v),
     &'a Key => |v| Value::Text(v.as_str()),
+    &'a AppId => |v| Value::Text(v.as_str()),
+    &'a UserId => |v| Value::Text(v.as_str()),
+    &'a ProfileName => |v| Value::Text(v.as_str()),
+    &'a DeviceName => |v| Value::Text(v.as_str()),
+    &'a AdminName => |v| Value::Text(v.as_str()),
     i64 => |v| Value::Int(v),
     u32 => |v| Value::Int(v.into()),
     usize => |v| Value::Int(i64::try_from(v).unwrap_or(i64::MAX)),
@@ -158,6 +166,20 @@ impl FromCell for String {
         }
     }
 }
+
+/// The names of the directory's objects, as provisioned.
+macro_rules! name_from_cell {
+    ($($t:ty),*) => {
+        $(impl FromCell for $t {
+            const WANTED: &'static str = "a name";
+            fn from_cell(cell: Cell) -> Result<Self, Cell> {
+                String::from_cell(cell).map(<$t>::from)
+            }
+        })*
+    };
+}
+
+name_from_cell!(AppId, UserId, ProfileName, DeviceName, AdminName);
 
 impl FromCell for i64 {
     const WANTED: &'static str = "an integer";

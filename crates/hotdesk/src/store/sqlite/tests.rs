@@ -280,7 +280,7 @@ async fn acknowledged_writes_survive_reopening() {
     let user = store.user(&Key::of("EM@CISCO.COM")).await.unwrap().unwrap();
     assert_eq!(
         (user.id.as_str(), user.profiles.as_slice()),
-        ("em@cisco.com", &["P".to_string()][..])
+        ("em@cisco.com", &["P".into()][..])
     );
     assert_eq!(
         store.next_deadline().await.unwrap(),
