@@ -5,7 +5,7 @@
 
 use super::{PHONE, PhoneError, PhoneService};
 use crate::domain::error::EmError;
-use crate::domain::model::{EventKind, Key, NewEvent, User};
+use crate::domain::model::{EventKind, NewEvent, User};
 use crate::domain::pin::{self, PinCheck};
 use crate::domain::run_tx;
 
