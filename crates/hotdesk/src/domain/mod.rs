@@ -22,8 +22,8 @@ pub use em::{Caller, EmService, RequestContext};
 pub use error::EmError;
 pub use model::*;
 pub use store::{
-    ChangeSetTx, DeviceLock, DirectoryTx, EventQuery, LoginTx, OutboxTx, PhoneTx, ReadJob, Reader,
-    SessionTx, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock, run_read,
+    ChangeSetTx, DeviceLock, DirectoryTx, EventQuery, LoginTx, Lookup, OutboxTx, PhoneTx, ReadJob,
+    Reader, SessionTx, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock, run_read,
 };
 
 /// Run `rule` inside one store transaction and hand back its typed result. `Ok` commits the

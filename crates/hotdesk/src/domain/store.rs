@@ -117,7 +117,7 @@ pub trait OutboxTx {
 }
 
 /// The provisioned directory: applications, users, profiles, devices, admins, the policy.
-pub trait DirectoryTx {
+pub trait DirectoryTx: Lookup {
     /// Serialize edits of one object (and, with an empty key, of a whole kind) as
     /// [`LoginTx::lock_user`] does logins. Taken before the login locks, never after.
     fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()>;
@@ -133,11 +133,6 @@ pub trait DirectoryTx {
     fn policy_for_update(&mut self) -> StoreResult<Policy>;
     /// Whether the object exists now.
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
-    fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
-    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
-    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
-    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
-    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
     /// Delete one object (with its lists); `false` if there was none.
     fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
     /// Up to `limit` users that name the profile, as provisioned.
@@ -149,9 +144,6 @@ pub trait DirectoryTx {
 /// Admin API sessions and the delivery of their events.
 pub trait SessionTx {
     fn insert_session(&mut self, session: &AdminSession) -> StoreResult<()>;
-    /// The session with this token hash, whether or not it has expired; `None` also when its
-    /// account no longer exists.
-    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
     /// Move a session's inactivity deadline; `false` if there is no such session.
     fn touch_session(&mut self, token_hash: &str, expires_at: Timestamp) -> StoreResult<bool>;
     /// `false` if there was no such session.
@@ -214,13 +206,21 @@ pub trait PhoneTx {
     fn claim_pin_key_id(&mut self, key_id: &str) -> StoreResult<String>;
 }
 
-/// The reads a read job may use, all in one consistent snapshot.
-pub trait Reader {
+/// Lookups of one thing by its key, the same in a read job and in a write job.
+pub trait Lookup {
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>>;
     fn user(&mut self, id: &Key) -> StoreResult<Option<User>>;
     fn device(&mut self, name: &Key) -> StoreResult<Option<Device>>;
     fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>>;
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
     fn policy(&mut self) -> StoreResult<Policy>;
+    /// The session with this token hash, whether or not it has expired; `None` also when its
+    /// account no longer exists.
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
+}
+
+/// The reads a read job may use, all in one consistent snapshot.
+pub trait Reader: Lookup {
     /// The device with its current login, hiding a login that is due at `now` (the scheduler
     /// may not have removed it yet, but it is over).
     fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>>;
@@ -236,9 +236,6 @@ pub trait Reader {
     /// first, at most `limit`.
     fn event_log(&mut self, query: &EventQuery) -> StoreResult<Vec<Event>>;
     fn counts(&mut self) -> StoreResult<DirectoryCounts>;
-    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>>;
-    /// The session with this token hash, expired or not (see [`Tx::session`]).
-    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>>;
     /// Sessions whose deadline is after `now`.
     fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>>;
     /// One page of the keys of `kind`, ordered, whose key contains `contains` (already

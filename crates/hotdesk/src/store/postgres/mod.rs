@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
-use crate::store::sql::{SqlReader, SqlTx};
+use crate::store::sql::Sql;
 use conn::{Conn, Db};
 use engine::Pg;
 
@@ -404,7 +404,7 @@ impl Store for PgStore {
                     tx: &mut *db.tx,
                     statements: &mut *db.statements,
                 };
-                Ok((job(&mut SqlReader(Pg::new(db)))?, false))
+                Ok((job(&mut Sql(Pg::new(db)))?, false))
             })
         })
         .await
@@ -425,7 +425,7 @@ impl Store for PgStore {
             let mut attempt = 0u32;
             loop {
                 let result = pool.run(false, |db| {
-                    let mut pg = SqlTx(Pg::new(Db {
+                    let mut pg = Sql(Pg::new(Db {
                         tx: &mut *db.tx,
                         statements: &mut *db.statements,
                     }));

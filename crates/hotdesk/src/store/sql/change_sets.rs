@@ -1,9 +1,9 @@
 //! Change sets, over any engine.
 
-use super::{Engine, SqlTx, args, reads};
+use super::{Engine, Sql, args, reads};
 use crate::domain::{ChangeSet, ChangeSetTx, StoreResult};
 
-impl<E: Engine> ChangeSetTx for SqlTx<E> {
+impl<E: Engine> ChangeSetTx for Sql<E> {
     fn insert_change_set(&mut self, set: &ChangeSet) -> StoreResult<()> {
         self.0.execute(
             "INSERT INTO change_sets (id, owner, created_at) VALUES ($1, $2, $3)",

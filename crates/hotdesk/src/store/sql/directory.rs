@@ -1,12 +1,12 @@
 //! The provisioned directory, over any engine.
 
-use super::{Engine, SqlTx, Value, args, reads, replace_list, row_exists, table};
+use super::{Engine, Sql, Value, args, reads, replace_list, row_exists, table};
 use crate::domain::{
     Admin, AppUser, Device, DeviceProfile, DirectoryTx, EntityKind, Key, Policy, Role, StoreResult,
     User,
 };
 
-impl<E: Engine> DirectoryTx for SqlTx<E> {
+impl<E: Engine> DirectoryTx for Sql<E> {
     fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()> {
         self.0
             .lock(&format!("object:{}", kind.element()), key.as_str())
@@ -172,26 +172,6 @@ impl<E: Engine> DirectoryTx for SqlTx<E> {
 
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {
         row_exists(&mut self.0, table(kind), key)
-    }
-
-    fn user(&mut self, id: &Key) -> StoreResult<Option<User>> {
-        reads::user(&mut self.0, id)
-    }
-
-    fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
-        reads::app(&mut self.0, id)
-    }
-
-    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
-        reads::admin(&mut self.0, username)
-    }
-
-    fn device(&mut self, name: &Key) -> StoreResult<Option<Device>> {
-        Ok(reads::device(&mut self.0, name)?.map(|(device, _)| device))
-    }
-
-    fn profile(&mut self, name: &Key) -> StoreResult<Option<DeviceProfile>> {
-        reads::profile(&mut self.0, name)
     }
 
     /// The lists (certificates, profiles, lines) go with their object: ON DELETE CASCADE.

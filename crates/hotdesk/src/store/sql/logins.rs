@@ -1,9 +1,9 @@
 //! Who is logged in where, over any engine.
 
-use super::{Engine, LOGIN_COLUMNS, SqlTx, Value, args, login, reads};
+use super::{Engine, LOGIN_COLUMNS, Sql, Value, args, login, reads};
 use crate::domain::{DeviceLock, Key, Login, LoginTx, StoreResult, Timestamp, UserLock};
 
-impl<E: Engine> SqlTx<E> {
+impl<E: Engine> Sql<E> {
     /// Run a `DELETE ... RETURNING` over logins. RETURNING hands rows back in no promised
     /// order, so they are sorted (earliest deadline first, indefinite last, then by device) to
     /// keep events and answers stable.
@@ -14,7 +14,7 @@ impl<E: Engine> SqlTx<E> {
     }
 }
 
-impl<E: Engine> LoginTx for SqlTx<E> {
+impl<E: Engine> LoginTx for Sql<E> {
     fn lock_user(&mut self, user: &Key) -> StoreResult<UserLock> {
         self.0.lock("user", user.as_str())?;
         Ok(UserLock::held(user))

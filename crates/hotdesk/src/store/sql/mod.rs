@@ -7,8 +7,8 @@
 //! - [`Conn`] is what an engine gives: run a statement with [`Value`]s, get [`Row`]s back.
 //!   Statements are written in PostgreSQL's `$1` style; SQLite reads them as `?1`.
 //! - [`Engine`] adds the few rules that differ, each a method with the engine's answer.
-//! - [`SqlTx`] implements every store concern (`logins`, `directory`, `sessions`, `outbox`,
-//!   `change_sets`, `phone`, one file each) over any engine, and [`SqlReader`] the reads.
+//! - [`Sql`] implements every store concern (`logins`, `directory`, `sessions`, `outbox`,
+//!   `change_sets`, `phone`, one file each) and the reads (`reads`) over any engine.
 //!
 //! A row's column that holds something this build cannot read is an error that names the
 //! column, never a panic: corruption or a newer version's data answers code 6, and the log says
@@ -21,8 +21,6 @@ pub(crate) mod outbox;
 mod phone;
 mod reads;
 mod sessions;
-
-pub(crate) use reads::SqlReader;
 
 use crate::domain::{
     AdminName, AppId, DeviceName, EntityKind, Key, Login, NewEvent, ProfileName, StoreError,
@@ -157,69 +155,46 @@ pub(crate) trait FromCell: Sized {
     fn from_cell(cell: Cell) -> Result<Self, Cell>;
 }
 
-impl FromCell for String {
-    const WANTED: &'static str = "text";
-    fn from_cell(cell: Cell) -> Result<Self, Cell> {
-        match cell {
-            Cell::Text(v) => Ok(v),
-            other => Err(other),
-        }
-    }
-}
-
-/// The names of the directory's objects, as provisioned.
-macro_rules! name_from_cell {
-    ($($t:ty),*) => {
+/// `FromCell` for each type a column decodes into: which cells make one, and how.
+macro_rules! from_cell {
+    ($($t:ty, $wanted:literal, |$cell:ident| $decode:expr;)*) => {
         $(impl FromCell for $t {
-            const WANTED: &'static str = "a name";
-            fn from_cell(cell: Cell) -> Result<Self, Cell> {
-                String::from_cell(cell).map(<$t>::from)
+            const WANTED: &'static str = $wanted;
+            fn from_cell($cell: Cell) -> Result<Self, Cell> {
+                $decode
             }
         })*
     };
 }
 
-name_from_cell!(AppId, UserId, ProfileName, DeviceName, AdminName);
-
-impl FromCell for i64 {
-    const WANTED: &'static str = "an integer";
-    fn from_cell(cell: Cell) -> Result<Self, Cell> {
-        match cell {
-            Cell::Int(v) => Ok(v),
-            other => Err(other),
-        }
-    }
-}
-
-/// Counts and minutes: out of range is corruption, an error, not a wrapped number.
-impl FromCell for u32 {
-    const WANTED: &'static str = "an integer from 0 to 4294967295";
-    fn from_cell(cell: Cell) -> Result<Self, Cell> {
-        match cell {
-            Cell::Int(v) => u32::try_from(v).map_err(|_| Cell::Int(v)),
-            other => Err(other),
-        }
-    }
-}
-
-impl FromCell for Timestamp {
-    const WANTED: &'static str = "a time in milliseconds";
-    fn from_cell(cell: Cell) -> Result<Self, Cell> {
-        i64::from_cell(cell).map(Timestamp)
-    }
-}
-
-/// SQLite has no booleans: 0 and 1 are what it stores for them.
-impl FromCell for bool {
-    const WANTED: &'static str = "a boolean";
-    fn from_cell(cell: Cell) -> Result<Self, Cell> {
-        match cell {
-            Cell::Bool(v) => Ok(v),
-            Cell::Int(0) => Ok(false),
-            Cell::Int(1) => Ok(true),
-            other => Err(other),
-        }
-    }
+from_cell! {
+    String, "text", |cell| match cell {
+        Cell::Text(v) => Ok(v),
+        other => Err(other),
+    };
+    i64, "an integer", |cell| match cell {
+        Cell::Int(v) => Ok(v),
+        other => Err(other),
+    };
+    // Counts and minutes: out of range is corruption, an error, not a wrapped number.
+    u32, "an integer from 0 to 4294967295", |cell| match cell {
+        Cell::Int(v) => u32::try_from(v).map_err(|_| Cell::Int(v)),
+        other => Err(other),
+    };
+    Timestamp, "a time in milliseconds", |cell| i64::from_cell(cell).map(Timestamp);
+    // SQLite has no booleans: 0 and 1 are what it stores for them.
+    bool, "a boolean", |cell| match cell {
+        Cell::Bool(v) => Ok(v),
+        Cell::Int(0) => Ok(false),
+        Cell::Int(1) => Ok(true),
+        other => Err(other),
+    };
+    // The names of the directory's objects, as provisioned.
+    AppId, "a name", |cell| String::from_cell(cell).map(AppId::from);
+    UserId, "a name", |cell| String::from_cell(cell).map(UserId::from);
+    ProfileName, "a name", |cell| String::from_cell(cell).map(ProfileName::from);
+    DeviceName, "a name", |cell| String::from_cell(cell).map(DeviceName::from);
+    AdminName, "a name", |cell| String::from_cell(cell).map(AdminName::from);
 }
 
 impl<T: FromCell> FromCell for Option<T> {
@@ -262,7 +237,7 @@ pub(crate) trait Conn {
     }
 }
 
-/// The rules where the engines differ. Everything else is [`SqlTx`]'s, once.
+/// The rules where the engines differ. Everything else is [`Sql`]'s, once.
 pub(crate) trait Engine: Conn {
     /// The function that finds text in text: `instr` (SQLite), `strpos` (PostgreSQL). A name
     /// filter is plain text, with no `LIKE` wildcards to escape.
@@ -285,9 +260,9 @@ pub(crate) trait Engine: Conn {
     fn login_written(&mut self) {}
 }
 
-/// The store's write side over one engine transaction. Each concern's trait is implemented in
-/// its own file of this module.
-pub(crate) struct SqlTx<E>(pub(crate) E);
+/// The store over one engine transaction: a read job's snapshot ([`crate::domain::Reader`],
+/// in `reads.rs`) or a write job's transaction (each concern's trait in its own file).
+pub(crate) struct Sql<E>(pub(crate) E);
 
 /// The table that holds each kind of object.
 pub(crate) fn table(kind: EntityKind) -> &'static str {

@@ -1,9 +1,9 @@
 //! The outbox of events, over any engine. Numbering is the engine's ([`Engine::append_event`]).
 
-use super::{Conn, Engine, SqlTx, args};
+use super::{Conn, Engine, Sql, args};
 use crate::domain::{NewEvent, OutboxTx, StoreResult, Timestamp};
 
-impl<E: Engine> OutboxTx for SqlTx<E> {
+impl<E: Engine> OutboxTx for Sql<E> {
     fn append_event(&mut self, event: &NewEvent) -> StoreResult<()> {
         self.0.append_event(event)
     }

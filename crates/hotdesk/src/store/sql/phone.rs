@@ -1,9 +1,9 @@
 //! What the phone service keeps, over any engine.
 
-use super::{Engine, SqlTx, args, reads};
+use super::{Engine, Sql, args, reads};
 use crate::domain::{Key, PhoneMenu, PhoneTx, PinGuard, StoreError, StoreResult, Timestamp};
 
-impl<E: Engine> PhoneTx for SqlTx<E> {
+impl<E: Engine> PhoneTx for Sql<E> {
     fn pin_guard(&mut self, user: &Key) -> StoreResult<Option<PinGuard>> {
         reads::pin_guard(&mut self.0, user)
     }

@@ -1,13 +1,13 @@
 //! The lookups both sides use: a write job inside its transaction, and a read job on its
-//! snapshot ([`SqlReader`]). One copy, so a row is decoded the same way whoever reads it.
+//! snapshot ([`Sql`]). One copy, so a row is decoded the same way whoever reads it.
 //!
 //! Every lookup is by `key` (the case-folded name, [`Key`]) and returns the name as stored.
 
-use super::{Conn, Engine, LOGIN_COLUMNS, Row, args, login, table};
+use super::{Conn, Engine, LOGIN_COLUMNS, Row, Sql, args, login, table};
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DeviceState, DirectoryCounts,
-    EntityKind, Event, EventKind, EventQuery, Key, Login, MultipleLogin, NewEvent, PinGuard,
-    Policy, Reader, Role, StoreResult, Timestamp, User,
+    EntityKind, Event, EventKind, EventQuery, Key, Login, Lookup, MultipleLogin, NewEvent,
+    PinGuard, Policy, Reader, Role, StoreResult, Timestamp, User,
 };
 
 pub(crate) fn app(c: &mut impl Conn, key: &Key) -> StoreResult<Option<AppUser>> {
@@ -249,10 +249,8 @@ fn event_from(mut r: Row) -> StoreResult<Event> {
     })
 }
 
-/// The [`Reader`] over one engine connection inside a read-only snapshot.
-pub(crate) struct SqlReader<E>(pub(crate) E);
-
-impl<E: Engine> Reader for SqlReader<E> {
+/// The same in a read job's snapshot and in a write job's transaction.
+impl<E: Engine> Lookup for Sql<E> {
     fn app(&mut self, id: &Key) -> StoreResult<Option<AppUser>> {
         app(&mut self.0, id)
     }
@@ -269,10 +267,20 @@ impl<E: Engine> Reader for SqlReader<E> {
         profile(&mut self.0, name)
     }
 
+    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
+        admin(&mut self.0, username)
+    }
+
     fn policy(&mut self) -> StoreResult<Policy> {
         policy(&mut self.0)
     }
 
+    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
+        session(&mut self.0, token_hash)
+    }
+}
+
+impl<E: Engine> Reader for Sql<E> {
     fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
         let Some((device, last_user)) = device(&mut self.0, name)? else {
             return Ok(None);
@@ -349,14 +357,6 @@ impl<E: Engine> Reader for SqlReader<E> {
             devices: r.count()?,
             admins: r.count()?,
         })
-    }
-
-    fn admin(&mut self, username: &Key) -> StoreResult<Option<Admin>> {
-        admin(&mut self.0, username)
-    }
-
-    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-        session(&mut self.0, token_hash)
     }
 
     fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>> {

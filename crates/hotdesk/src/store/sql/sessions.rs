@@ -1,9 +1,9 @@
 //! Admin API sessions and event delivery leases, over any engine.
 
-use super::{Engine, SqlTx, args, reads};
+use super::{Engine, Sql, args};
 use crate::domain::{AdminSession, Key, SessionTx, StoreResult, Timestamp};
 
-impl<E: Engine> SessionTx for SqlTx<E> {
+impl<E: Engine> SessionTx for Sql<E> {
     fn insert_session(&mut self, s: &AdminSession) -> StoreResult<()> {
         self.0.execute(
             "INSERT INTO admin_sessions
@@ -20,10 +20,6 @@ impl<E: Engine> SessionTx for SqlTx<E> {
             ],
         )?;
         Ok(())
-    }
-
-    fn session(&mut self, token_hash: &str) -> StoreResult<Option<AdminSession>> {
-        reads::session(&mut self.0, token_hash)
     }
 
     fn touch_session(&mut self, token_hash: &str, expires_at: Timestamp) -> StoreResult<bool> {

@@ -19,7 +19,7 @@ pub use writer::WriterStats;
 
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
-use crate::store::sql::SqlReader;
+use crate::store::sql::Sql;
 use engine::Lite;
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
@@ -247,8 +247,7 @@ impl Store for SqliteStore {
     /// One pooled connection, one read transaction, on one blocking thread: however many
     /// facts the job reads.
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
-        self.read_snapshot(move |c| job(&mut SqlReader(Lite(c))))
-            .await
+        self.read_snapshot(move |c| job(&mut Sql(Lite(c)))).await
     }
 
     /// Queue the job for the writer and wait for its batch to commit. Once queued, the job

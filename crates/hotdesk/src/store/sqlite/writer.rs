@@ -12,7 +12,7 @@
 
 use super::engine::Lite;
 use crate::domain::{StoreError, StoreResult, TxJob};
-use crate::store::sql::SqlTx;
+use crate::store::sql::Sql;
 use rusqlite::Connection;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -254,7 +254,7 @@ fn fail_all(replies: impl Iterator<Item = Reply>, why: &str) {
 fn run_job(conn: &Connection, mut job: TxJob) -> Result<JobResult, String> {
     conn.execute_batch("SAVEPOINT job")
         .map_err(|e| format!("could not open a savepoint: {e}"))?;
-    let mut tx = SqlTx(Lite(conn));
+    let mut tx = Sql(Lite(conn));
     let (keep, result) = match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
         Ok(Ok(outcome)) => (outcome.commit, Ok(outcome.output)),
         Ok(Err(e)) => (false, Err(e)),
