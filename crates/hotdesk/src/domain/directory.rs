@@ -490,6 +490,8 @@ fn apply(
     now: super::clock::Timestamp,
 ) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
     let mut report = ImportReport::default();
+    // The whole directory at once: one lock however large the file (see `lock_directory`).
+    tx.lock_directory(true)?;
     // PIN hashes are stored only under the database's key, which they bind on a new database.
     if p.pins
         && let Err(e) = super::pin::bind_key_in(tx, pin_key)?

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::directory::{check_extension, put_user, storable};
 use super::model::*;
 use super::pin::PinKey;
-use super::store::{StoreResult, Tx};
+use super::store::{Lookup, StoreResult, Tx};
 
 /// A secret as a person gave it: a PIN, a password, a certificate (or a hash that was given,
 /// which hashing keeps). Not `Serialize`, and its `Debug` shows nothing.
@@ -39,7 +39,8 @@ pub enum Mode {
     /// Change; the object must exist (`updateUser`).
     Update,
     /// Create or change: a directory file says how things are. Re-applying the same patch
-    /// changes nothing that matters: a PIN the same as the stored one ends no lockout.
+    /// changes nothing that matters: a PIN the same as the stored one ends no lockout. The
+    /// caller holds the whole directory (`lock_directory(true)`), so no object is locked.
     Upsert,
 }
 
@@ -104,7 +105,8 @@ pub enum Patch<S = Hashed> {
 impl Patch<Plain> {
     /// The patch with its secrets hashed: a PIN under `pin_key` for this user (microseconds),
     /// the others with argon2 (slow on purpose: call it on a blocking thread). A value that
-    /// already is a hash is kept; an empty one is left for the rules to refuse or clear.
+    /// already is a hash is kept; an empty user password clears it; any other empty secret is
+    /// kept empty for the rules to refuse (an application's certificate, an admin's password).
     pub fn hashed(self, pin_key: &PinKey) -> Result<Patch<Hashed>, ProvisionError> {
         let hash = |Plain(s): Plain| Hashed(if s.is_empty() { s } else { storable(&s) });
         Ok(match self {
@@ -127,7 +129,10 @@ impl Patch<Plain> {
                 Patch::User(UserPatch {
                     id: p.id,
                     pin,
-                    password: p.password.map(|p| p.map(hash)),
+                    // An empty password is no password: it clears, on every path.
+                    password: p
+                        .password
+                        .map(|p| p.filter(|Plain(s)| !s.is_empty()).map(hash)),
                     name: p.name,
                     profiles: p.profiles,
                     max_login_minutes: p.max_login_minutes,
@@ -178,18 +183,6 @@ pub enum Object {
     Admin(Admin),
 }
 
-impl Object {
-    pub fn kind(&self) -> EntityKind {
-        match self {
-            Object::Application(_) => EntityKind::Application,
-            Object::User(_) => EntityKind::User,
-            Object::DeviceProfile(_) => EntityKind::DeviceProfile,
-            Object::Device(_) => EntityKind::Device,
-            Object::Admin(_) => EntityKind::Admin,
-        }
-    }
-}
-
 /// Why a patch was not applied. The admin API and the import each turn these into their own
 /// words (`admin::edit`, `directory`); the rule is decided once, here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -209,14 +202,18 @@ pub enum ProvisionError {
     InUse(String),
 }
 
-/// One object as the transaction sees it.
-pub(crate) fn current(tx: &mut dyn Tx, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
+/// One object by its key, in a read job's snapshot or a write job's transaction.
+pub(crate) fn current(
+    r: &mut dyn Lookup,
+    kind: EntityKind,
+    key: &Key,
+) -> StoreResult<Option<Object>> {
     Ok(match kind {
-        EntityKind::Application => tx.app(key)?.map(Object::Application),
-        EntityKind::User => tx.user(key)?.map(Object::User),
-        EntityKind::DeviceProfile => tx.profile(key)?.map(Object::DeviceProfile),
-        EntityKind::Device => tx.device(key)?.map(Object::Device),
-        EntityKind::Admin => tx.admin(key)?.map(Object::Admin),
+        EntityKind::Application => r.app(key)?.map(Object::Application),
+        EntityKind::User => r.user(key)?.map(Object::User),
+        EntityKind::DeviceProfile => r.profile(key)?.map(Object::DeviceProfile),
+        EntityKind::Device => r.device(key)?.map(Object::Device),
+        EntityKind::Admin => r.admin(key)?.map(Object::Admin),
     })
 }
 
@@ -237,8 +234,11 @@ pub(crate) fn apply(
 ) -> StoreResult<Result<Applied, ProvisionError>> {
     let (kind, name) = (patch.kind(), patch.name().to_string());
     let key = Key::of(&name);
-    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
-    tx.lock_object(kind, &key)?;
+    let lock = mode != Mode::Upsert;
+    if lock {
+        // Two admins editing one object on two nodes take turns; so do an edit and a delete.
+        tx.lock_object(kind, &key)?;
+    }
     let old = current(tx, kind, &key)?;
     match (mode, &old) {
         (Mode::Add, Some(_)) => {
@@ -253,7 +253,7 @@ pub(crate) fn apply(
         Err(e) => return Ok(Err(e)),
     };
     if let (Object::Admin(new), Some(Object::Admin(was))) = (&object, &old)
-        && let Err(e) = keep_an_admin(tx, was, Some(new.role))?
+        && let Err(e) = keep_an_admin(tx, was, Some(new.role), lock)?
     {
         return Ok(Err(e));
     }
@@ -286,9 +286,12 @@ pub(crate) fn keep_an_admin(
     tx: &mut dyn Tx,
     was: &Admin,
     new_role: Option<Role>,
+    lock: bool,
 ) -> StoreResult<Result<(), ProvisionError>> {
-    // One at a time may count the admins and act on the count.
-    tx.lock_object(EntityKind::Admin, &Key::of(""))?;
+    if lock {
+        // One at a time may count the admins and act on the count.
+        tx.lock_object(EntityKind::Admin, &Key::of(""))?;
+    }
     if was.role == Role::Admin
         && new_role != Some(Role::Admin)
         && tx.count_admins(Role::Admin)? <= 1
@@ -358,7 +361,7 @@ fn merge(
                 return Ok(Err(invalid(format!("extension: {e}"))));
             }
             if let Some(names) = &p.profiles {
-                user.profiles = match canonical_profiles(tx, names)? {
+                user.profiles = match canonical_profiles(tx, names, mode != Mode::Upsert)? {
                     Ok(names) => names,
                     Err(e) => return Ok(Err(e)),
                 };
@@ -390,18 +393,24 @@ fn merge(
             Object::Device(device)
         }
         (Patch::Admin(p), old) => {
+            let old = match old {
+                Some(Object::Admin(a)) => Some(a),
+                _ => None,
+            };
+            let password_hash = match (&p.password, &old) {
+                (Some(Hashed(hash)), _) if !hash.is_empty() => hash.clone(),
+                (Some(_), Some(_)) => {
+                    return Ok(Err(invalid("an admin password cannot be empty")));
+                }
+                (None, Some(a)) => a.password_hash.clone(),
+                (_, None) => return Ok(Err(invalid("password is required"))),
+            };
             let role = match (&old, p.role, mode) {
                 (_, Some(role), _) => role,
-                (Some(Object::Admin(a)), None, _) => a.role,
+                (Some(a), None, _) => a.role,
                 // A directory file's account is an admin unless it says otherwise.
-                (_, None, Mode::Upsert) => Role::Admin,
-                (_, None, _) => return Ok(Err(invalid("role is required"))),
-            };
-            let password_hash = match (&p.password, old) {
-                (Some(Hashed(hash)), _) if !hash.is_empty() => hash.clone(),
-                (Some(_), _) => return Ok(Err(invalid("an admin password cannot be empty"))),
-                (None, Some(Object::Admin(a))) => a.password_hash,
-                (None, _) => return Ok(Err(invalid("password is required"))),
+                (None, None, Mode::Upsert) => Role::Admin,
+                (None, None, _) => return Ok(Err(invalid("role is required"))),
             };
             Object::Admin(Admin {
                 username: p.username.as_str().into(),
@@ -419,20 +428,23 @@ fn merge(
 fn canonical_profiles(
     tx: &mut dyn Tx,
     names: &[String],
+    lock: bool,
 ) -> StoreResult<Result<Vec<ProfileName>, ProvisionError>> {
-    let mut keys: Vec<Key> = names.iter().map(|p| Key::of(p)).collect();
-    keys.sort();
-    keys.dedup();
-    for key in &keys {
-        tx.lock_object(EntityKind::DeviceProfile, key)?;
+    if lock {
+        let mut keys: Vec<Key> = names.iter().map(|p| Key::of(p)).collect();
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            tx.lock_object(EntityKind::DeviceProfile, key)?;
+        }
     }
     let mut canonical: Vec<ProfileName> = Vec::with_capacity(names.len());
     for name in names {
-        let Some(profile) = tx.profile(&Key::of(name))? else {
+        let Some(spelled) = tx.profile_name(&Key::of(name))? else {
             return Ok(Err(ProvisionError::UnknownProfile(name.clone())));
         };
-        if !canonical.iter().any(|c| c.key() == profile.name.key()) {
-            canonical.push(profile.name);
+        if !canonical.iter().any(|c| c.key() == spelled.key()) {
+            canonical.push(spelled);
         }
     }
     Ok(Ok(canonical))

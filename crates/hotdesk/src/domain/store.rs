@@ -1,5 +1,5 @@
 //! The seam between the rules and the database. The domain says what it needs; each backend
-//! (`crate::store::sqlite`, later PostgreSQL) implements it. Nothing here names SQL.
+//! (`crate::store::sqlite`, `crate::store::postgres`) implements it. Nothing here names SQL.
 //!
 //! Reads are plain async calls. Writes are *jobs*: a closure over a [`Tx`] that runs inside one
 //! database transaction, so a rule that reads then writes (is the device free? then log in)
@@ -49,7 +49,7 @@ pub struct DeviceLock(Key);
 
 impl UserLock {
     /// For implementations of [`LoginTx::lock_user`] only, once the lock is taken.
-    pub fn held(user: &Key) -> UserLock {
+    pub(crate) fn held(user: &Key) -> UserLock {
         UserLock(user.clone())
     }
     pub fn key(&self) -> &Key {
@@ -59,7 +59,7 @@ impl UserLock {
 
 impl DeviceLock {
     /// For implementations of [`LoginTx::lock_device`] only, once the lock is taken.
-    pub fn held(device: &Key) -> DeviceLock {
+    pub(crate) fn held(device: &Key) -> DeviceLock {
         DeviceLock(device.clone())
     }
     pub fn key(&self) -> &Key {
@@ -70,9 +70,10 @@ impl DeviceLock {
 /// Everything a write job may do, all inside one transaction: the concerns below, together.
 ///
 /// Locks are taken in one order everywhere, so two transactions never wait on each other in a
-/// circle: an admin edit's object locks ([`DirectoryTx::lock_object`]: the object, then the
-/// profiles it names, then a kind's lock), then a user's ([`LoginTx::lock_user`]), then a
-/// device's ([`LoginTx::lock_device`]), then, at commit, the outbox's numbering.
+/// circle: the directory's ([`DirectoryTx::lock_directory`]), then an admin edit's object locks
+/// ([`DirectoryTx::lock_object`]: the object, then the profiles it names, then a kind's lock),
+/// then a user's ([`LoginTx::lock_user`]), then a device's ([`LoginTx::lock_device`]), then, at
+/// commit, the outbox's numbering.
 pub trait Tx: LoginTx + OutboxTx + DirectoryTx + SessionTx + ChangeSetTx + PhoneTx {}
 
 impl<T: LoginTx + OutboxTx + DirectoryTx + SessionTx + ChangeSetTx + PhoneTx + ?Sized> Tx for T {}
@@ -118,6 +119,11 @@ pub trait OutboxTx {
 
 /// The provisioned directory: applications, users, profiles, devices, admins, the policy.
 pub trait DirectoryTx: Lookup {
+    /// The first lock of any change to the directory. An admin edit takes it shared (edits of
+    /// different objects go on side by side, under their object locks); an import takes it
+    /// `whole`, alone, and then needs no lock per object: one lock however large the file, and
+    /// no order to keep with the edits it excludes.
+    fn lock_directory(&mut self, whole: bool) -> StoreResult<()>;
     /// Serialize edits of one object (and, with an empty key, of a whole kind) as
     /// [`LoginTx::lock_user`] does logins. Taken before the login locks, never after.
     fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()>;
@@ -133,6 +139,8 @@ pub trait DirectoryTx: Lookup {
     fn policy_for_update(&mut self) -> StoreResult<Policy>;
     /// Whether the object exists now.
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
+    /// A device profile's name as it spells itself, if there is one by this key.
+    fn profile_name(&mut self, key: &Key) -> StoreResult<Option<ProfileName>>;
     /// Delete one object (with its lists); `false` if there was none.
     fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
     /// Up to `limit` users that name the profile, as provisioned.

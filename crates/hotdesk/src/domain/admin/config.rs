@@ -22,11 +22,7 @@ pub enum LoginFilter {
 
 impl LoginFilter {
     fn matches(&self, login: &Login) -> bool {
-        match self {
-            LoginFilter::All => true,
-            LoginFilter::Device(d) => Key::of(d) == Key::of(&login.device),
-            LoginFilter::User(u) => Key::of(u) == Key::of(&login.user),
-        }
+        self.names(Some(&login.device), Some(&login.user))
     }
 
     /// Whether an event about this device and user is one the filter wants.

@@ -18,7 +18,7 @@ use crate::domain::pin::PinKey;
 pub use crate::domain::provision::Object;
 use crate::domain::provision::{self, Hashed, Mode, Patch, Plain, ProvisionError};
 use crate::domain::store::run_read;
-use crate::domain::{Reader, StoreResult, Tx, run_tx};
+use crate::domain::{StoreResult, Tx, run_tx};
 
 /// One requested change. `S` is how its secrets are held: [`Plain`] as they arrive,
 /// [`Hashed`] once prepared. Stored as JSON in a change set (as `Edit<Hashed>` only).
@@ -88,6 +88,8 @@ pub(crate) fn apply(
     now: Timestamp,
 ) -> StoreResult<Result<Option<Object>, AdminError>> {
     let name = edit.name().to_string();
+    // Edits go on side by side, but never beside an import (which takes the whole directory).
+    tx.lock_directory(false)?;
     let result = match edit {
         Edit::Delete { kind, name } => delete(tx, *kind, name, actor, now)?.map(|()| None),
         Edit::Add(patch) | Edit::Update(patch) => {
@@ -113,17 +115,6 @@ pub(crate) fn apply(
         tx.append_event(&event)?;
     }
     Ok(result)
-}
-
-/// One object from a snapshot.
-fn read_object(r: &mut dyn Reader, kind: EntityKind, key: &Key) -> StoreResult<Option<Object>> {
-    Ok(match kind {
-        EntityKind::Application => r.app(key)?.map(Object::Application),
-        EntityKind::User => r.user(key)?.map(Object::User),
-        EntityKind::DeviceProfile => r.profile(key)?.map(Object::DeviceProfile),
-        EntityKind::Device => r.device(key)?.map(Object::Device),
-        EntityKind::Admin => r.admin(key)?.map(Object::Admin),
-    })
 }
 
 /// Delete an object. A device or user with a live login is logged out first, each with a
@@ -182,7 +173,7 @@ fn delete(
             }
         }
         Object::Admin(admin) => {
-            if let Err(e) = provision::keep_an_admin(tx, &admin, None)? {
+            if let Err(e) = provision::keep_an_admin(tx, &admin, None, true)? {
                 return Ok(Err(e.into()));
             }
             tx.remove_sessions_of(key)?;
@@ -203,7 +194,10 @@ impl AdminService {
     ) -> Result<Object, AdminError> {
         require(session, Method::Get(kind))?;
         let key = Key::of(name);
-        let found = run_read(self.store.as_ref(), move |r| read_object(r, kind, &key)).await?;
+        let found = run_read(self.store.as_ref(), move |r| {
+            provision::current(r, kind, &key)
+        })
+        .await?;
         found.ok_or_else(|| AdminError::NotFound(format!("{} {name}", kind.element())))
     }
 
@@ -223,7 +217,7 @@ impl AdminService {
             let (total, keys) = r.names(kind, contains.as_deref(), start, limit)?;
             let mut objects = Vec::with_capacity(keys.len());
             for key in keys {
-                objects.extend(read_object(r, kind, &key)?);
+                objects.extend(provision::current(r, kind, &key)?);
             }
             Ok((total, objects))
         })

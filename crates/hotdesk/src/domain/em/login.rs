@@ -4,7 +4,7 @@ use hotdesk_proto::{ExclusiveDuration, Login as LoginRequest};
 
 use super::expiry::{end_login, expire_due};
 use super::origin::check_origin;
-use super::{Caller, EmService, RequestContext, WriteFacts, same};
+use super::{Caller, EmService, RequestContext, WriteFacts};
 use crate::domain::clock::Timestamp;
 use crate::domain::error::EmError;
 use crate::domain::model::{
@@ -70,7 +70,7 @@ pub(super) fn chosen_profile(
     asked: Option<&str>,
 ) -> StoreResult<Option<String>> {
     let chosen = match asked {
-        Some(name) => user.profiles.iter().find(|p| same(p, name)),
+        Some(name) => user.profiles.iter().find(|p| p.is(name)),
         None => user.profiles.first(),
     };
     match chosen {

@@ -53,7 +53,7 @@ fn required_id(root: &Element) -> Result<String, NbiError> {
         .ok_or_else(|| NbiError::with_detail(NbiCode::InvalidXml, "missing element changeSetId"))
 }
 
-/// The set's id and, but after a discard, how many edits it holds.
+/// The set's id and, except after a discard, how many edits it holds.
 pub(super) fn reply(id: String, edits: Option<u32>) -> Reply {
     let mut body = vec![Element::with_text("changeSetId", id)];
     if let Some(n) = edits {

@@ -32,7 +32,7 @@ use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError, Paging};
 
 use super::AppState;
 use crate::domain::Timestamp;
-use crate::domain::admin::method::Method;
+use crate::domain::admin::method::{Method, require};
 use crate::domain::model::AdminSession;
 use sessions::{Document, Refused, as_cookie, document, unauthorized, xml};
 
@@ -175,6 +175,10 @@ async fn call(
             NbiCode::InvalidXml,
             format!("expected {expected}"),
         ))
+    } else if let Err(e) = require(&session, method) {
+        // The role first: a caller that may not call the method learns nothing from how its
+        // request would have been parsed.
+        Err(e.into())
     } else {
         let call = Call {
             state: &state,
@@ -238,18 +242,38 @@ fn number(root: &Element, name: &str) -> Result<Option<i64>, NbiError> {
         .transpose()
 }
 
-/// An optional RFC 3339 instant in UTC (`2026-01-05T08:00:00Z`), as the answers write them.
+/// An optional RFC 3339 instant: `2026-01-05T08:00:00Z`, as the answers write them, or with
+/// an offset (`2026-01-05T09:00:00+01:00`).
 fn instant(root: &Element, name: &str) -> Result<Option<Timestamp>, NbiError> {
     let Some(text) = root.text_of(name) else {
         return Ok(None);
     };
     let bad = || invalid(format!("{name} is not an RFC 3339 time: {text:?}"));
-    let at = humantime::parse_rfc3339_weak(text.trim()).map_err(|_| bad())?;
+    let text = text.trim();
+    // humantime reads UTC only: an offset is taken off by hand (`+HH:MM` is east of UTC).
+    let split = text
+        .len()
+        .checked_sub(6)
+        .filter(|&i| text.is_char_boundary(i))
+        .map(|i| text.split_at(i));
+    let (utc, offset_ms) = match split {
+        Some((base, zone))
+            if zone.is_ascii() && zone.starts_with(['+', '-']) && zone.as_bytes()[3] == b':' =>
+        {
+            let hours: i64 = zone[1..3].parse().map_err(|_| bad())?;
+            let minutes: i64 = zone[4..].parse().map_err(|_| bad())?;
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            (format!("{base}Z"), sign * (hours * 60 + minutes) * 60_000)
+        }
+        _ => (text.to_string(), 0),
+    };
+    let at = humantime::parse_rfc3339_weak(&utc).map_err(|_| bad())?;
     let ms = at
         .duration_since(UNIX_EPOCH)
         .map_err(|_| bad())?
         .as_millis();
-    Ok(Some(Timestamp(i64::try_from(ms).map_err(|_| bad())?)))
+    let ms = i64::try_from(ms).map_err(|_| bad())?;
+    Ok(Some(Timestamp(ms - offset_ms)))
 }
 
 /// RFC 3339, UTC, milliseconds: what a person and a parser both read.
@@ -333,4 +357,30 @@ fn fields_of(object: &Element) -> Result<Fields, NbiError> {
         }
     }
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Result<Option<Timestamp>, NbiError> {
+        let xml = format!("<r><from>{text}</from></r>");
+        instant(&nbi::parse_request(&xml).unwrap(), "from")
+    }
+
+    #[test]
+    fn an_instant_is_utc_or_carries_its_offset_and_nothing_else_parses() {
+        let utc = at("2026-01-05T08:00:00Z").unwrap().unwrap();
+        assert_eq!(at("2026-01-05T09:00:00+01:00").unwrap(), Some(utc));
+        assert_eq!(at("2026-01-05T03:30:00-04:30").unwrap(), Some(utc));
+        assert_eq!(at("2026-01-05T08:00:00.000Z").unwrap(), Some(utc));
+        for bad in [
+            "yesterday",
+            "2026-01-05T09:00:00+1:000",
+            "2026-01-05T09:00:0é+01:00",
+            "é",
+        ] {
+            assert_eq!(at(bad).unwrap_err().code, NbiCode::InvalidValue, "{bad}");
+        }
+    }
 }

@@ -106,7 +106,7 @@ fn edit_of(method: Method, root: &Element) -> Result<Edit<Plain>, NbiError> {
     let fields = fields_of(required(root, kind.element())?)?;
     only(&fields, kind.element(), known_fields(kind))?;
     let name = checked(text(&fields, key)?.unwrap_or(""))?;
-    let patch = patch_of(kind, name, &fields)?;
+    let patch = patch_of(kind, name, &fields, matches!(method, Method::Add(_)))?;
     Ok(match method {
         Method::Add(_) => Edit::Add(patch),
         _ => Edit::Update(patch),
@@ -114,7 +114,12 @@ fn edit_of(method: Method, root: &Element) -> Result<Edit<Plain>, NbiError> {
 }
 
 /// An object's fields as a typed patch. An empty element clears an optional field.
-fn patch_of(kind: EntityKind, name: String, f: &Fields) -> Result<Patch<Plain>, NbiError> {
+fn patch_of(
+    kind: EntityKind,
+    name: String,
+    f: &Fields,
+    adding: bool,
+) -> Result<Patch<Plain>, NbiError> {
     let clearable = |field: &str| -> Result<Option<Option<String>>, NbiError> {
         Ok(text(f, field)?.map(|t| (!t.is_empty()).then(|| t.to_string())))
     };
@@ -175,11 +180,15 @@ fn patch_of(kind: EntityKind, name: String, f: &Fields) -> Result<Patch<Plain>, 
         EntityKind::Admin => Patch::Admin(AdminPatch {
             username: name,
             password: text(f, "password")?.map(|p| Plain(p.to_string())),
-            role: text(f, "role")?
-                .map(|r| {
-                    Role::parse(r).ok_or_else(|| invalid("role must be admin, operator or auditor"))
-                })
-                .transpose()?,
+            role: match text(f, "role")? {
+                // A new account's empty role is a missing one ("role is required").
+                Some("") if adding => None,
+                Some(r) => Some(
+                    Role::parse(r)
+                        .ok_or_else(|| invalid("role must be admin, operator or auditor"))?,
+                ),
+                None => None,
+            },
         }),
     })
 }

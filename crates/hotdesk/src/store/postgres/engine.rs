@@ -7,7 +7,7 @@
 
 use super::conn::Db;
 use crate::domain::{NewEvent, StoreError, StoreResult};
-use crate::store::sql::{Cell, Conn, Engine, Row, Value, args, outbox};
+use crate::store::sql::{Cell, Conn, Engine, Row, Value, args, login_columns, outbox};
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
@@ -138,22 +138,33 @@ impl Conn for Pg<'_, '_> {
 
 impl Engine for Pg<'_, '_> {
     const FIND: &'static str = "strpos";
+    const BY_KEY: &'static str = r#"key COLLATE "C""#;
 
     /// Rows another node is ending right now are skipped, not waited for: that node's delete
     /// returns them, so each expiry happens exactly once and nobody queues behind it.
-    const REMOVE_DUE_LOGINS: &'static str = r#"DELETE FROM logins WHERE device_key IN (
+    const REMOVE_DUE_LOGINS: &'static str = concat!(
+        "DELETE FROM logins WHERE device_key IN (
             SELECT device_key FROM logins WHERE expires_at <= $1
             ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
-        RETURNING device, "user", profile, app, logged_in_at, expires_at"#;
+         RETURNING ",
+        login_columns!()
+    );
 
     /// Advisory locks live in one 64-bit space per database: the tag keeps a user and a device
-    /// with the same name apart.
-    fn lock(&mut self, tag: &str, key: &str) -> StoreResult<()> {
+    /// with the same name apart, and the schema two installations that share a database (as the
+    /// tests do, a schema each) apart.
+    fn lock(&mut self, tag: &str, key: &str, shared: bool) -> StoreResult<()> {
         let name = format!("{tag}:{key}");
-        self.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            args![&name],
-        )?;
+        let sql = match shared {
+            true => {
+                "SELECT pg_advisory_xact_lock_shared(
+                     hashtextextended(current_schema() || ':' || $1, 0))"
+            }
+            false => {
+                "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1, 0))"
+            }
+        };
+        self.execute(sql, args![&name])?;
         Ok(())
     }
 

@@ -21,7 +21,7 @@ impl<E: Engine> ChangeSetTx for Sql<E> {
 
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32> {
         // Two stagings into one set take turns, so positions do not collide.
-        self.0.lock("change_set", id)?;
+        self.0.lock("change_set", id, false)?;
         self.0
             .query_one(
                 "INSERT INTO change_set_edits (change_set_id, position, edit)

@@ -2,14 +2,18 @@
 
 use super::{Engine, Sql, Value, args, reads, replace_list, row_exists, table};
 use crate::domain::{
-    Admin, AppUser, Device, DeviceProfile, DirectoryTx, EntityKind, Key, Policy, Role, StoreResult,
-    User,
+    Admin, AppUser, Device, DeviceProfile, DirectoryTx, EntityKind, Key, Policy, ProfileName, Role,
+    StoreResult, User,
 };
 
 impl<E: Engine> DirectoryTx for Sql<E> {
+    fn lock_directory(&mut self, whole: bool) -> StoreResult<()> {
+        self.0.lock("directory", "", !whole)
+    }
+
     fn lock_object(&mut self, kind: EntityKind, key: &Key) -> StoreResult<()> {
         self.0
-            .lock(&format!("object:{}", kind.element()), key.as_str())
+            .lock(&format!("object:{}", kind.element()), key.as_str(), false)
     }
 
     fn upsert_app(&mut self, app: &AppUser) -> StoreResult<bool> {
@@ -166,8 +170,15 @@ impl<E: Engine> DirectoryTx for Sql<E> {
     }
 
     fn policy_for_update(&mut self) -> StoreResult<Policy> {
-        self.0.lock("policy", "")?;
+        self.0.lock("policy", "", false)?;
         reads::policy(&mut self.0)
+    }
+
+    fn profile_name(&mut self, key: &Key) -> StoreResult<Option<ProfileName>> {
+        self.0
+            .query_opt("SELECT name FROM profiles WHERE key = $1", args![key])?
+            .map(|mut r| r.get())
+            .transpose()
     }
 
     fn exists(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool> {

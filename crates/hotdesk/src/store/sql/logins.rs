@@ -16,12 +16,12 @@ impl<E: Engine> Sql<E> {
 
 impl<E: Engine> LoginTx for Sql<E> {
     fn lock_user(&mut self, user: &Key) -> StoreResult<UserLock> {
-        self.0.lock("user", user.as_str())?;
+        self.0.lock("user", user.as_str(), false)?;
         Ok(UserLock::held(user))
     }
 
     fn lock_device(&mut self, device: &Key) -> StoreResult<DeviceLock> {
-        self.0.lock("device", device.as_str())?;
+        self.0.lock("device", device.as_str(), false)?;
         Ok(DeviceLock::held(device))
     }
 

@@ -122,7 +122,8 @@ impl Row {
                 Cell::Null => "NULL".to_string(),
                 Cell::Int(v) => format!("the integer {v}"),
                 Cell::Bool(v) => format!("the boolean {v}"),
-                Cell::Text(v) => format!("the text {v:?}"),
+                // Never the text itself: it may be a hash of a secret, and this is logged.
+                Cell::Text(v) => format!("{} bytes of text", v.len()),
                 Cell::Other(what) => what.to_string(),
             };
             StoreError::Database(format!(
@@ -246,9 +247,13 @@ pub(crate) trait Engine: Conn {
     /// Delete the due logins, `RETURNING` [`LOGIN_COLUMNS`], with `$1` the instant.
     const REMOVE_DUE_LOGINS: &'static str;
 
+    /// How to order by a key so that both engines list in one order, byte by byte (SQLite's
+    /// own; PostgreSQL's default follows the server's locale).
+    const BY_KEY: &'static str;
+
     /// Serialize with every transaction that takes the same `(tag, key)` lock, until this one
-    /// ends. One writer needs nothing.
-    fn lock(&mut self, tag: &str, key: &str) -> StoreResult<()>;
+    /// ends; a `shared` lock waits only for an exclusive one. One writer needs nothing.
+    fn lock(&mut self, tag: &str, key: &str, shared: bool) -> StoreResult<()>;
 
     /// Append an event: its number is its commit position (see [`crate::domain::OutboxTx`]).
     fn append_event(&mut self, event: &NewEvent) -> StoreResult<()>;
@@ -275,8 +280,15 @@ pub(crate) fn table(kind: EntityKind) -> &'static str {
     }
 }
 
-/// The columns of a login, in the order [`login`] decodes them.
-pub(crate) const LOGIN_COLUMNS: &str = r#"device, "user", profile, app, logged_in_at, expires_at"#;
+/// The columns of a login, in the order [`login`] decodes them (a macro, for `concat!`).
+macro_rules! login_columns {
+    () => {
+        r#"device, "user", profile, app, logged_in_at, expires_at"#
+    };
+}
+pub(crate) use login_columns;
+
+pub(crate) const LOGIN_COLUMNS: &str = login_columns!();
 
 /// Decode a row selected (or returned) with [`LOGIN_COLUMNS`].
 pub(crate) fn login(mut r: Row) -> StoreResult<Login> {

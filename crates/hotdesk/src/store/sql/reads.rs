@@ -370,7 +370,7 @@ impl<E: Engine> Reader for Sql<E> {
         offset: u64,
         limit: u32,
     ) -> StoreResult<(u64, Vec<Key>)> {
-        let (table, find) = (table(kind), E::FIND);
+        let (table, find, by_key) = (table(kind), E::FIND, E::BY_KEY);
         let filter = contains.unwrap_or("");
         let total = self
             .0
@@ -382,7 +382,7 @@ impl<E: Engine> Reader for Sql<E> {
         let keys = self.0.query_map(
             &format!(
                 "SELECT key FROM {table} WHERE {find}(key, $1) > 0
-                 ORDER BY key LIMIT $2 OFFSET $3"
+                 ORDER BY {by_key} LIMIT $2 OFFSET $3"
             ),
             args![filter, limit, offset],
             |mut r| Ok(Key::of(&r.get::<String>()?)),

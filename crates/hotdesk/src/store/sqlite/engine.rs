@@ -5,7 +5,7 @@
 //! cannot end the batch it shares with others.
 
 use crate::domain::{NewEvent, StoreError, StoreResult};
-use crate::store::sql::{Cell, Conn, Engine, Row, Value, args, outbox};
+use crate::store::sql::{Cell, Conn, Engine, Row, Value, args, login_columns, outbox};
 use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::borrow::Cow;
@@ -77,13 +77,16 @@ impl Conn for Lite<'_> {
 
 impl Engine for Lite<'_> {
     const FIND: &'static str = "instr";
+    const BY_KEY: &'static str = "key";
 
-    const REMOVE_DUE_LOGINS: &'static str = r#"DELETE FROM logins WHERE expires_at <= $1
-        RETURNING device, "user", profile, app, logged_in_at, expires_at"#;
+    const REMOVE_DUE_LOGINS: &'static str = concat!(
+        "DELETE FROM logins WHERE expires_at <= $1 RETURNING ",
+        login_columns!()
+    );
 
     /// Nothing to take: one writer thread runs every job, one after another, so no other
     /// transaction can interleave with this one.
-    fn lock(&mut self, _tag: &str, _key: &str) -> StoreResult<()> {
+    fn lock(&mut self, _tag: &str, _key: &str, _shared: bool) -> StoreResult<()> {
         Ok(())
     }
 

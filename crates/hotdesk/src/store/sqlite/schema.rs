@@ -197,7 +197,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 6: a user's profile list names profiles that exist: a foreign key, as on PostgreSQL
-    // (its migration 4). SQLite cannot add one to a table, so the table is rebuilt. A name
+    // (its migration 4); migration 1's note that it is not one no longer holds. SQLite cannot add one to a table, so the table is rebuilt. A name
     // that pointed at no profile (a race of an import with a delete, in an earlier release)
     // is dropped: it could only ever fail a login.
     r#"
