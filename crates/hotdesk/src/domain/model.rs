@@ -453,19 +453,23 @@ impl DirectoryCounts {
     }
 }
 
-/// The policy's `trusted_ips` as written, each entry parsed once, when the policy is read
-/// or set: a request checks its address against networks, not against text to parse again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The policy's `trusted_ips` as written, each entry parsed once, the first time an address
+/// is checked against them (never when `validate_ip` is off): after that a check compares
+/// against addresses and networks, not against text to parse again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "Vec<String>", into = "Vec<String>")]
 pub struct TrustedIps {
     written: Vec<String>,
-    entries: Vec<TrustedEntry>,
+    #[serde(skip)]
+    entries: std::sync::OnceLock<Vec<TrustedEntry>>,
 }
 
 impl From<Vec<String>> for TrustedIps {
     fn from(written: Vec<String>) -> Self {
-        let entries = written.iter().map(|t| trusted_entry(t)).collect();
-        TrustedIps { written, entries }
+        TrustedIps {
+            written,
+            entries: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -475,10 +479,24 @@ impl From<TrustedIps> for Vec<String> {
     }
 }
 
+/// Two lists are the same when they are written the same.
+impl PartialEq for TrustedIps {
+    fn eq(&self, other: &Self) -> bool {
+        self.written == other.written
+    }
+}
+
+impl Eq for TrustedIps {}
+
 impl TrustedIps {
     /// The entries as the administrator wrote them, in order.
     pub fn as_written(&self) -> &[String] {
         &self.written
+    }
+
+    fn entries(&self) -> &[TrustedEntry] {
+        self.entries
+            .get_or_init(|| self.written.iter().map(|t| trusted_entry(t)).collect())
     }
 }
 
@@ -505,7 +523,7 @@ impl Policy {
     /// Whether `ip` is on the trusted list.
     pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.trusted_ips.entries.iter().any(|t| match t {
+        self.trusted_ips.entries().iter().any(|t| match t {
             TrustedEntry::Addr(a) => a.to_canonical() == ip,
             TrustedEntry::Net(n) => n.contains(&ip),
             TrustedEntry::Name(_) => false,
@@ -519,7 +537,7 @@ impl Policy {
             Err(_) => {
                 let name = text.to_ascii_lowercase();
                 self.trusted_ips
-                    .entries
+                    .entries()
                     .iter()
                     .any(|t| matches!(t, TrustedEntry::Name(n) if *n == name))
             }
