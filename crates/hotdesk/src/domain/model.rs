@@ -292,9 +292,9 @@ impl Default for Policy {
 /// A user logged in on a device: one row per device at most.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
-    pub device: String,
-    pub user: String,
-    pub profile: String,
+    pub device: DeviceName,
+    pub user: UserId,
+    pub profile: ProfileName,
     /// The app user that asked for it.
     pub app: String,
     pub logged_in_at: Timestamp,
@@ -417,9 +417,9 @@ impl NewEvent {
             at,
             kind,
             actor: Some(actor.to_string()),
-            device: Some(login.device.clone()),
-            user: Some(login.user.clone()),
-            profile: Some(login.profile.clone()),
+            device: Some(login.device.to_string()),
+            user: Some(login.user.to_string()),
+            profile: Some(login.profile.to_string()),
             detail: None,
         }
     }

@@ -345,7 +345,7 @@ pub(crate) async fn logins_are_stored_and_due_ones_are_hidden_from_reads(store: 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(state.login.map(|l| l.user), Some("jane".to_string()));
+    assert_eq!(state.login.map(|l| l.user), Some("jane".into()));
     assert_eq!(
         devices(
             store

@@ -149,7 +149,7 @@ async fn an_acknowledged_login_survives_kill_9() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(state.login.map(|l| l.user), Some("john".to_string()));
+    assert_eq!(state.login.map(|l| l.user), Some("john".into()));
     drop(store);
 
     let again = start(&db, T0.0);

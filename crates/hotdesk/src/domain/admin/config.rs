@@ -245,7 +245,7 @@ fn force_tx(
     };
     let mut ended = Vec::new();
     for login in targets {
-        if let Some(removed) = tx.remove_login(&Key::of(&login.device))? {
+        if let Some(removed) = tx.remove_login(&login.device.key())? {
             end_login(tx, &removed, now, EventKind::Logout, actor, Some(detail))?;
             ended.push(removed);
         }

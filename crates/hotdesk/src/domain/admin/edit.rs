@@ -151,7 +151,7 @@ fn delete(
                 tx.user_logins(&user)?
             };
             for login in logins {
-                if let Some(ended) = tx.remove_login(&Key::of(&login.device))? {
+                if let Some(ended) = tx.remove_login(&login.device.key())? {
                     end_login(
                         tx,
                         &ended,

@@ -1,7 +1,7 @@
 //! Auto-logout: ending logins whose deadline has come.
 
 use crate::domain::clock::Timestamp;
-use crate::domain::model::{EventKind, Key, Login, NewEvent};
+use crate::domain::model::{EventKind, Login, NewEvent};
 use crate::domain::store::{StoreResult, Tx};
 
 /// Who the events of an auto-logout name as their actor.
@@ -34,7 +34,7 @@ pub(crate) fn end_login(
     actor: &str,
     detail: Option<&str>,
 ) -> StoreResult<()> {
-    tx.set_last_user(&Key::of(&login.device), &login.user)?;
+    tx.set_last_user(&login.device.key(), &login.user)?;
     let mut event = NewEvent::for_login(now, kind, login, actor);
     event.detail = detail.map(str::to_string);
     tx.append_event(&event)?;

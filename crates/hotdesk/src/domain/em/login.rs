@@ -40,9 +40,9 @@ impl EmService {
         let profile = facts.profile.ok_or(EmError::ProfileNotFound)?;
         let now = self.clock.now();
         let login = Login {
-            device: device.name.into(),
-            user: user.id.to_string(),
-            profile,
+            device: device.name,
+            user: user.id.clone(),
+            profile: profile.into(),
             app: caller.id.clone(),
             logged_in_at: now,
             deadline: deadline(now, req.exclusive_duration, &user, policy),
@@ -120,7 +120,7 @@ pub(crate) fn may_take(
     }
     let elsewhere: Vec<Login> = logins
         .into_iter()
-        .filter(|l| Key::of(&l.device) != *device && !l.is_due(now))
+        .filter(|l| l.device.key() != *device && !l.is_due(now))
         .collect();
     if multiple == MultipleLogin::NotAllowed && !elsewhere.is_empty() {
         return Err(EmError::UserLoggedInElsewhere);
@@ -138,18 +138,18 @@ fn login_tx(
     now: Timestamp,
 ) -> StoreResult<Result<(), EmError>> {
     expire_due(tx, now)?;
-    let device = Key::of(&login.device);
-    let user = Key::of(&login.user);
+    let device = login.device.key();
+    let user = login.user.key();
     let user_lock = tx.lock_user(&user)?;
     let device_lock = tx.lock_device(&device)?;
     // The facts were read before this transaction: an admin may have deleted the device or
     // the user since. Under the locks (a delete takes them too) the answer is final.
     let current = tx.device_login(&device_lock)?;
     if !tx.exists(EntityKind::Device, &device)? {
-        return Ok(Err(EmError::DeviceNotFound(login.device.clone())));
+        return Ok(Err(EmError::DeviceNotFound(login.device.to_string())));
     }
     if !tx.exists(EntityKind::User, &user)? {
-        return Ok(Err(EmError::UserNotFound(login.user.clone())));
+        return Ok(Err(EmError::UserNotFound(login.user.to_string())));
     }
     let elsewhere = match may_take(
         current.as_ref(),
@@ -164,7 +164,7 @@ fn login_tx(
     };
     if multiple == MultipleLogin::AutoLogout {
         for other in &elsewhere {
-            if let Some(ended) = tx.remove_login(&Key::of(&other.device))? {
+            if let Some(ended) = tx.remove_login(&other.device.key())? {
                 end_login(
                     tx,
                     &ended,

@@ -51,7 +51,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
                 results.push(match r.device_state(&Key::of(&name), now)? {
                     Some(state) => DeviceUserResult::Exists {
                         name: state.device.name.into(),
-                        user: state.login.map(|l| l.user),
+                        user: state.login.map(|l| l.user.into()),
                         last_login: state.last_user.filter(|_| remember),
                         emcc: false,
                     },
@@ -69,7 +69,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
                         let devices: Vec<String> = r
                             .user_logins(&key, now)?
                             .into_iter()
-                            .map(|l| l.device)
+                            .map(|l| l.device.into())
                             .collect();
                         UserDevicesResult {
                             user_id: user.id.into(),

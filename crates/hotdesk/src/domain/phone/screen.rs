@@ -24,7 +24,7 @@ impl PhoneService {
         let (policy, state, user) = run_read(self.store.as_ref(), move |r| {
             let state = r.device_state(&key, now)?;
             let user = match state.as_ref().and_then(|s| s.login.as_ref()) {
-                Some(login) => r.user(&Key::of(&login.user))?,
+                Some(login) => r.user(&login.user.key())?,
                 None => None,
             };
             Ok((r.policy()?, state, user))
@@ -38,8 +38,8 @@ impl PhoneService {
             Some(login) => Screen::LoggedIn(LoggedIn {
                 device: state.device.name.into(),
                 name: user.and_then(|u| u.name),
-                user: login.user,
-                profile: login.profile,
+                user: login.user.into(),
+                profile: login.profile.into(),
             }),
             None => Screen::LoginForm {
                 device: state.device.name.into(),

@@ -9,7 +9,7 @@ impl<E: Engine> Sql<E> {
     /// keep events and answers stable.
     fn delete_logins(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<Vec<Login>> {
         let mut logins = self.0.query_map(sql, args, login)?;
-        logins.sort_by_cached_key(|l| (l.deadline.is_none(), l.deadline, Key::of(&l.device)));
+        logins.sort_by_cached_key(|l| (l.deadline.is_none(), l.deadline, l.device.key()));
         Ok(logins)
     }
 }
@@ -44,9 +44,9 @@ impl<E: Engine> LoginTx for Sql<E> {
                    "user" = excluded."user", profile = excluded.profile, app = excluded.app,
                    logged_in_at = excluded.logged_in_at, expires_at = excluded.expires_at"#,
             args![
-                &Key::of(&login.device),
+                &login.device.key(),
                 &login.device,
-                &Key::of(&login.user),
+                &login.user.key(),
                 &login.user,
                 &login.profile,
                 &login.app,
