@@ -325,10 +325,10 @@ pub struct PinGuard {
 pub struct PhoneMenu {
     /// Hex SHA-256 of the token in the menu's URLs: the token itself is never stored.
     pub token_hash: String,
-    pub device: String,
-    pub user: String,
+    pub device: DeviceName,
+    pub user: UserId,
     /// The profiles offered, in menu order.
-    pub profiles: Vec<String>,
+    pub profiles: Vec<ProfileName>,
     pub expires_at: Timestamp,
 }
 
@@ -605,7 +605,7 @@ mod tests {
 pub struct AdminSession {
     /// Hex SHA-256 of the `asCookie` value.
     pub token_hash: String,
-    pub username: String,
+    pub username: AdminName,
     /// The account's role now (read with the session, so a changed role applies at once).
     pub role: Role,
     pub created_at: Timestamp,
@@ -687,7 +687,7 @@ impl EntityKind {
 pub struct ChangeSet {
     pub id: String,
     /// The admin who created it: only they may stage into it, submit or discard it.
-    pub owner: String,
+    pub owner: AdminName,
     pub created_at: Timestamp,
     /// The edits in the order they were staged, each serialized by the domain.
     pub edits: Vec<String>,

@@ -8,7 +8,7 @@ use super::edit::{Edit, apply};
 use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
-use crate::domain::model::{AdminSession, ChangeSet, Key};
+use crate::domain::model::{AdminSession, ChangeSet};
 use crate::domain::{StoreResult, Tx, run_tx};
 
 /// Edits one change set may hold: enough for a building's worth of phones, small enough that
@@ -23,7 +23,7 @@ pub(super) fn not_found(id: &str) -> AdminError {
 fn owned(tx: &mut dyn Tx, id: &str, session: &AdminSession) -> StoreResult<Option<ChangeSet>> {
     Ok(tx
         .change_set(id)?
-        .filter(|s| Key::of(&s.owner) == Key::of(&session.username)))
+        .filter(|s| s.owner.key() == session.username.key()))
 }
 
 /// Apply every edit of the set in order; the first that fails stops it, reported with its

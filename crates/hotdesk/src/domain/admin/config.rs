@@ -164,7 +164,7 @@ impl AdminService {
         let now = self.clock.now();
         let mut event =
             NewEvent::new(now, EventKind::ConfigChange).detail(session.audit("setPolicy"));
-        event.actor = Some(session.username.clone());
+        event.actor = Some(session.username.to_string());
         let policy = run_tx(self.store.as_ref(), move |tx| {
             let mut policy = tx.policy_for_update()?;
             if let Err(e) = patch.apply_to(&mut policy) {

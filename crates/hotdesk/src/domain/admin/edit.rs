@@ -105,7 +105,7 @@ pub(crate) fn apply(
     if result.is_ok() {
         let mut event =
             NewEvent::new(now, EventKind::ConfigChange).detail(actor.audit(edit.describe()));
-        event.actor = Some(actor.username.clone());
+        event.actor = Some(actor.username.to_string());
         match edit.kind() {
             EntityKind::Device => event.device = Some(name),
             EntityKind::User => event.user = Some(name),
@@ -247,7 +247,7 @@ impl AdminService {
                     let Some(set) = tx.change_set(&id)? else {
                         return Ok(Err(super::changeset::not_found(&id)));
                     };
-                    if Key::of(&set.owner) != Key::of(&actor.username) {
+                    if set.owner.key() != actor.username.key() {
                         return Ok(Err(super::changeset::not_found(&id)));
                     }
                     let edits = tx.stage_edit(&id, &json)?;

@@ -58,7 +58,7 @@ impl AdminService {
         let cookie = new_token(32);
         let session = AdminSession {
             token_hash: token_hash(&cookie),
-            username: admin.username.into(),
+            username: admin.username,
             role: admin.role,
             created_at: now,
             expires_at: now.plus(self.settings.session_timeout),
@@ -158,6 +158,6 @@ fn open_tx(
 
 fn session_event(now: Timestamp, session: &AdminSession, what: &str) -> NewEvent {
     let mut event = NewEvent::new(now, EventKind::AdminSession).detail(session.audit(what));
-    event.actor = Some(session.username.clone());
+    event.actor = Some(session.username.to_string());
     event
 }

@@ -114,7 +114,7 @@ pub(crate) fn may_take(
     now: Timestamp,
 ) -> Result<Vec<Login>, EmError> {
     if let Some(current) = current.filter(|l| !l.is_due(now))
-        && Key::of(&current.user) != *user
+        && current.user.key() != *user
     {
         return Err(EmError::AnotherUserLoggedIn);
     }

@@ -31,7 +31,7 @@ impl EmService {
             let Some(ended) = tx.remove_login(&key)? else {
                 return Ok(Err(EmError::NoUserLoggedIn));
             };
-            if expect.as_ref().is_some_and(|u| *u != Key::of(&ended.user)) {
+            if expect.as_ref().is_some_and(|u| *u != ended.user.key()) {
                 return Ok(Err(EmError::NoUserLoggedIn));
             }
             // Without proxy rights a caller may end only its own login; the removal rolls back.

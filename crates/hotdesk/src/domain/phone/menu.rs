@@ -30,9 +30,9 @@ impl PhoneService {
         let token = new_token(16);
         let menu = PhoneMenu {
             token_hash: token_hash(&token),
-            device: device.to_string(),
-            user: user.to_string(),
-            profiles: profiles.iter().map(|p| p.name.clone()).collect(),
+            device: device.into(),
+            user: user.into(),
+            profiles: profiles.iter().map(|p| p.name.as_str().into()).collect(),
             expires_at: Timestamp(now.0 + MENU_LIFETIME_MS),
         };
         run_tx(self.store.as_ref(), move |tx| {
@@ -76,7 +76,7 @@ impl PhoneService {
                 return Ok(Err(STALE));
             };
             // Refusing rolls the take back: the menu stays for the phone it belongs to.
-            if Key::of(&menu.device) != device_key {
+            if menu.device.key() != device_key {
                 return Ok(Err(STALE));
             }
             let Some(profile) = menu.profiles.get(index - 1) else {
@@ -84,7 +84,7 @@ impl PhoneService {
             };
             // An expired menu is deleted (committed) but logs nobody in.
             Ok(Ok(
-                (menu.expires_at > now).then(|| (menu.user.clone(), profile.clone()))
+                (menu.expires_at > now).then(|| (menu.user.to_string(), profile.to_string()))
             ))
         })
         .await??;

@@ -11,7 +11,7 @@ impl<E: Engine> SessionTx for Sql<E> {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             args![
                 &s.token_hash,
-                &Key::of(&s.username),
+                &s.username.key(),
                 s.created_at,
                 s.expires_at,
                 s.callback_url.as_deref(),
