@@ -499,7 +499,7 @@ fn apply(
         return Ok(Err(e.into()));
     }
     for patch in &p.patches {
-        let applied = match provision::apply(tx, Mode::Upsert, patch)? {
+        let applied = match provision::apply(tx, Mode::Upsert, patch, true)? {
             Ok(applied) => applied,
             Err(e) => {
                 let (kind, name) = (patch.kind().element(), patch.name());
@@ -525,6 +525,8 @@ fn apply(
         bump(counter, applied.created);
     }
     if let Some(policy) = &p.policy {
+        // As setPolicy does: its read-merge-write must not overwrite this one, nor this it.
+        tx.policy_for_update()?;
         tx.set_policy(policy)?;
         report.policy = true;
     }

@@ -39,8 +39,7 @@ pub enum Mode {
     /// Change; the object must exist (`updateUser`).
     Update,
     /// Create or change: a directory file says how things are. Re-applying the same patch
-    /// changes nothing that matters: a PIN the same as the stored one ends no lockout. The
-    /// caller holds the whole directory (`lock_directory(true)`), so no object is locked.
+    /// changes nothing that matters: a PIN the same as the stored one ends no lockout.
     Upsert,
 }
 
@@ -225,16 +224,19 @@ pub struct Applied {
 }
 
 /// Apply a patch in the caller's transaction: the object is locked, read, changed, checked
-/// and stored, or nothing happens. Writes no event: an admin edit writes one per edit, an
-/// import one per file.
+/// and stored, or nothing happens. `whole`: the caller holds the whole directory
+/// (`lock_directory(true)`: an import, a change set), so no object needs a lock of its own;
+/// otherwise it holds the directory shared and each object is locked here. Writes no event:
+/// an admin edit writes one per edit, an import one per file.
 pub(crate) fn apply(
     tx: &mut dyn Tx,
     mode: Mode,
     patch: &Patch<Hashed>,
+    whole: bool,
 ) -> StoreResult<Result<Applied, ProvisionError>> {
     let (kind, name) = (patch.kind(), patch.name().to_string());
     let key = Key::of(&name);
-    let lock = mode != Mode::Upsert;
+    let lock = !whole;
     if lock {
         // Two admins editing one object on two nodes take turns; so do an edit and a delete.
         tx.lock_object(kind, &key)?;
@@ -248,7 +250,7 @@ pub(crate) fn apply(
         _ => {}
     }
     let created = old.is_none();
-    let object = match merge(tx, mode, patch, old.clone())? {
+    let object = match merge(tx, mode, patch, old.clone(), lock)? {
         Ok(object) => object,
         Err(e) => return Ok(Err(e)),
     };
@@ -313,6 +315,7 @@ fn merge(
     mode: Mode,
     patch: &Patch<Hashed>,
     old: Option<Object>,
+    lock: bool,
 ) -> StoreResult<Result<Object, ProvisionError>> {
     fn set<T: Clone>(into: &mut T, given: &Option<T>) {
         if let Some(v) = given {
@@ -361,7 +364,7 @@ fn merge(
                 return Ok(Err(invalid(format!("extension: {e}"))));
             }
             if let Some(names) = &p.profiles {
-                user.profiles = match canonical_profiles(tx, names, mode != Mode::Upsert)? {
+                user.profiles = match canonical_profiles(tx, names, lock)? {
                     Ok(names) => names,
                     Err(e) => return Ok(Err(e)),
                 };

@@ -70,7 +70,8 @@ impl DeviceLock {
 /// Everything a write job may do, all inside one transaction: the concerns below, together.
 ///
 /// Locks are taken in one order everywhere, so two transactions never wait on each other in a
-/// circle: the directory's ([`DirectoryTx::lock_directory`]), then an admin edit's object locks
+/// circle: a change set's ([`ChangeSetTx::lock_change_set`]), then the directory's
+/// ([`DirectoryTx::lock_directory`]), then an admin edit's object locks
 /// ([`DirectoryTx::lock_object`]: the object, then the profiles it names, then a kind's lock),
 /// then a user's ([`LoginTx::lock_user`]), then a device's ([`LoginTx::lock_device`]), then, at
 /// commit, the outbox's numbering.
@@ -190,7 +191,9 @@ pub trait SessionTx {
 pub trait ChangeSetTx {
     fn insert_change_set(&mut self, set: &ChangeSet) -> StoreResult<()>;
     fn change_set(&mut self, id: &str) -> StoreResult<Option<ChangeSet>>;
-    /// Append an edit; returns how many the set holds now.
+    /// Serialize with every transaction that stages into, applies or drops the set `id`.
+    fn lock_change_set(&mut self, id: &str) -> StoreResult<()>;
+    /// Append an edit (taking the set's lock); returns how many the set holds now.
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32>;
     fn remove_change_set(&mut self, id: &str) -> StoreResult<bool>;
 }

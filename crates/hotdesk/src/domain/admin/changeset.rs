@@ -19,8 +19,10 @@ pub(super) fn not_found(id: &str) -> AdminError {
     AdminError::ChangeSetNotFound(id.to_string())
 }
 
-/// The change set `id` if `session`'s admin owns it.
+/// The change set `id` if `session`'s admin owns it, locked: an edit staged into it meanwhile
+/// waits, and is then either in what this transaction read or refused.
 fn owned(tx: &mut dyn Tx, id: &str, session: &AdminSession) -> StoreResult<Option<ChangeSet>> {
+    tx.lock_change_set(id)?;
     Ok(tx
         .change_set(id)?
         .filter(|s| s.owner.key() == session.username.key()))
@@ -35,6 +37,8 @@ fn apply_all(
     now: Timestamp,
 ) -> StoreResult<Result<u32, AdminError>> {
     let total = set.edits.len();
+    // The whole directory, once: a set of thousands of edits takes one lock, not one each.
+    tx.lock_directory(true)?;
     for (index, json) in set.edits.iter().enumerate() {
         let edit: Edit = match serde_json::from_str(json) {
             Ok(e) => e,
@@ -49,7 +53,7 @@ fn apply_all(
                 ))));
             }
         };
-        if let Err(e) = apply(tx, &edit, session, now)? {
+        if let Err(e) = apply(tx, &edit, session, now, true)? {
             let place = format!("edit {} of {total} ({})", index + 1, edit.describe());
             return Ok(Err(AdminError::InChangeSet {
                 place,

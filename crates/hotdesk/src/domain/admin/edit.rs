@@ -80,24 +80,28 @@ pub fn prepare(edit: Edit<Plain>, pin_key: &PinKey) -> Result<Edit<Hashed>, Admi
     })
 }
 
-/// Apply a prepared edit in the caller's transaction, with its `configChange` event.
+/// Apply a prepared edit in the caller's transaction, with its `configChange` event. `whole`:
+/// the caller holds the whole directory (a change set); else edits go on side by side, each
+/// under its object's lock, but never beside an import or a change set.
 pub(crate) fn apply(
     tx: &mut dyn Tx,
     edit: &Edit,
     actor: &AdminSession,
     now: Timestamp,
+    whole: bool,
 ) -> StoreResult<Result<Option<Object>, AdminError>> {
     let name = edit.name().to_string();
-    // Edits go on side by side, but never beside an import (which takes the whole directory).
-    tx.lock_directory(false)?;
+    if !whole {
+        tx.lock_directory(false)?;
+    }
     let result = match edit {
-        Edit::Delete { kind, name } => delete(tx, *kind, name, actor, now)?.map(|()| None),
+        Edit::Delete { kind, name } => delete(tx, *kind, name, actor, now, whole)?.map(|()| None),
         Edit::Add(patch) | Edit::Update(patch) => {
             let mode = match edit {
                 Edit::Add(_) => Mode::Add,
                 _ => Mode::Update,
             };
-            provision::apply(tx, mode, patch)?
+            provision::apply(tx, mode, patch, whole)?
                 .map(|applied| Some(applied.object))
                 .map_err(AdminError::from)
         }
@@ -126,10 +130,13 @@ fn delete(
     name: &str,
     actor: &AdminSession,
     now: Timestamp,
+    whole: bool,
 ) -> StoreResult<Result<(), AdminError>> {
     let key = &Key::of(name);
-    // Two admins editing one object on two nodes take turns; so do an edit and a delete.
-    tx.lock_object(kind, key)?;
+    if !whole {
+        // Two admins editing one object on two nodes take turns; so do an edit and a delete.
+        tx.lock_object(kind, key)?;
+    }
     let Some(old) = provision::current(tx, kind, key)? else {
         return Ok(Err(ProvisionError::NotFound(
             kind.element(),
@@ -173,7 +180,7 @@ fn delete(
             }
         }
         Object::Admin(admin) => {
-            if let Err(e) = provision::keep_an_admin(tx, &admin, None, true)? {
+            if let Err(e) = provision::keep_an_admin(tx, &admin, None, !whole)? {
                 return Ok(Err(e.into()));
             }
             tx.remove_sessions_of(key)?;
@@ -244,6 +251,7 @@ impl AdminService {
             Some(id) => {
                 let json = serde_json::to_string(&edit).map_err(|_| AdminError::Interrupted)?;
                 run_tx(self.store.as_ref(), move |tx| {
+                    tx.lock_change_set(&id)?;
                     let Some(set) = tx.change_set(&id)? else {
                         return Ok(Err(super::changeset::not_found(&id)));
                     };
@@ -265,8 +273,10 @@ impl AdminService {
                 .await??
             }
             None => {
-                let applied =
-                    run_tx(self.store.as_ref(), move |tx| apply(tx, &edit, &actor, now)).await??;
+                let applied = run_tx(self.store.as_ref(), move |tx| {
+                    apply(tx, &edit, &actor, now, false)
+                })
+                .await??;
                 Edited::Applied(applied)
             }
         };

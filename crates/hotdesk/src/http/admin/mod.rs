@@ -260,8 +260,13 @@ fn instant(root: &Element, name: &str) -> Result<Option<Timestamp>, NbiError> {
         Some((base, zone))
             if zone.is_ascii() && zone.starts_with(['+', '-']) && zone.as_bytes()[3] == b':' =>
         {
-            let hours: i64 = zone[1..3].parse().map_err(|_| bad())?;
-            let minutes: i64 = zone[4..].parse().map_err(|_| bad())?;
+            let digits = |s: &str, max: i64| -> Result<i64, NbiError> {
+                match s.bytes().all(|b| b.is_ascii_digit()) {
+                    true => s.parse().ok().filter(|v| *v <= max).ok_or_else(bad),
+                    false => Err(bad()),
+                }
+            };
+            let (hours, minutes) = (digits(&zone[1..3], 23)?, digits(&zone[4..], 59)?);
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             (format!("{base}Z"), sign * (hours * 60 + minutes) * 60_000)
         }
@@ -273,7 +278,10 @@ fn instant(root: &Element, name: &str) -> Result<Option<Timestamp>, NbiError> {
         .map_err(|_| bad())?
         .as_millis();
     let ms = i64::try_from(ms).map_err(|_| bad())?;
-    Ok(Some(Timestamp(ms - offset_ms)))
+    match ms - offset_ms {
+        before_1970 if before_1970 < 0 => Err(bad()),
+        ms => Ok(Some(Timestamp(ms))),
+    }
 }
 
 /// RFC 3339, UTC, milliseconds: what a person and a parser both read.
@@ -379,6 +387,9 @@ mod tests {
             "2026-01-05T09:00:00+1:000",
             "2026-01-05T09:00:0é+01:00",
             "é",
+            "2026-01-05T09:00:00++1:00",
+            "2026-01-05T09:00:00+99:99",
+            "1970-01-01T00:30:00+01:00",
         ] {
             assert_eq!(at(bad).unwrap_err().code, NbiCode::InvalidValue, "{bad}");
         }

@@ -19,9 +19,13 @@ impl<E: Engine> ChangeSetTx for Sql<E> {
         reads::change_set(&mut self.0, id)
     }
 
+    fn lock_change_set(&mut self, id: &str) -> StoreResult<()> {
+        self.0.lock("change_set", id, false)
+    }
+
     fn stage_edit(&mut self, id: &str, edit: &str) -> StoreResult<u32> {
-        // Two stagings into one set take turns, so positions do not collide.
-        self.0.lock("change_set", id, false)?;
+        // Two stagings into one set take turns, so positions do not collide; a submit waits.
+        self.lock_change_set(id)?;
         self.0
             .query_one(
                 "INSERT INTO change_set_edits (change_set_id, position, edit)
