@@ -231,14 +231,16 @@ fn force_tx(
     detail: &str,
     now: Timestamp,
 ) -> StoreResult<Result<Vec<Login>, AdminError>> {
-    expire_due(tx, now)?;
+    // The lock before any row, as a login takes them (`domain/em/login.rs`, `login_tx`).
     let targets: Vec<Login> = match filter {
         LoginFilter::Device(d) => {
             let device = tx.lock_device(&Key::of(d))?;
+            expire_due(tx, now)?;
             tx.device_login(&device)?.into_iter().collect()
         }
         LoginFilter::User(u) => {
             let user = tx.lock_user(&Key::of(u))?;
+            expire_due(tx, now)?;
             tx.user_logins(&user)?
         }
         LoginFilter::All => Vec::new(),

@@ -137,11 +137,13 @@ fn login_tx(
     actor: &str,
     now: Timestamp,
 ) -> StoreResult<Result<(), EmError>> {
-    expire_due(tx, now)?;
     let device = login.device.key();
     let user = login.user.key();
+    // The locks before any row: ending due logins first would hold a login row while waiting
+    // for a device lock that an admin delete holds while it waits for that row.
     let user_lock = tx.lock_user(&user)?;
     let device_lock = tx.lock_device(&device)?;
+    expire_due(tx, now)?;
     // The facts were read before this transaction: an admin may have deleted the device or
     // the user since. Under the locks (a delete takes them too) the answer is final.
     let current = tx.device_login(&device_lock)?;
