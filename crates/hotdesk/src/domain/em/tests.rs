@@ -47,14 +47,21 @@ impl Store for Faulty {
     }
 }
 
+impl Faulty {
+    /// An in-memory store with the gate open and writes succeeding.
+    fn new() -> Arc<Faulty> {
+        Arc::new(Faulty {
+            inner: SqliteStore::open_in_memory().unwrap(),
+            gate: Semaphore::new(GATE),
+            entered: Notify::new(),
+            fail: AtomicBool::new(false),
+            writes: Default::default(),
+        })
+    }
+}
+
 async fn service(policy: &str) -> (Arc<EmService>, Arc<Faulty>) {
-    let faulty = Arc::new(Faulty {
-        inner: SqliteStore::open_in_memory().unwrap(),
-        gate: Semaphore::new(GATE),
-        entered: Notify::new(),
-        fail: AtomicBool::new(false),
-        writes: Default::default(),
-    });
+    let faulty = Faulty::new();
     let store: Arc<dyn Store> = faulty.clone();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(Timestamp(1_000_000)));
     let pin_key = crate::domain::pin::PinKey::default();
@@ -159,13 +166,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn the_scheduler_waits_longer_after_each_failed_pass_instead_of_spinning() {
-    let faulty = Arc::new(Faulty {
-        inner: SqliteStore::open_in_memory().unwrap(),
-        gate: Semaphore::new(GATE),
-        entered: Notify::new(),
-        fail: AtomicBool::new(false),
-        writes: Default::default(),
-    });
+    let faulty = Faulty::new();
     let clock = ManualClock::new(Timestamp(1_000_000));
     let due = Login {
         device: "SEP1".into(),
