@@ -7,4 +7,5 @@ pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod keyfile;
+pub mod metrics;
 pub mod store;

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod directory;
 mod em;
 pub mod error;
+pub mod feed;
 pub mod model;
 pub mod phone;
 pub mod pin;
@@ -22,8 +23,9 @@ pub use em::{Caller, EmService, RequestContext};
 pub use error::EmError;
 pub use model::*;
 pub use store::{
-    ChangeSetTx, DeviceLock, DirectoryTx, EventQuery, LoginTx, Lookup, OutboxTx, PhoneTx, ReadJob,
-    Reader, SessionTx, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock, run_read,
+    ChangeSetTx, DeviceLock, DirectoryTx, EventQuery, Gauges, LoginTx, Lookup, OutboxTx, PhoneTx,
+    ReadJob, Reader, SessionTx, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock,
+    WriterStats, run_read,
 };
 
 /// Run `rule` inside one store transaction and hand back its typed result. `Ok` commits the

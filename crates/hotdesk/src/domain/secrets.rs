@@ -51,6 +51,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 
 /// Hash a secret for storage (argon2id, PHC string).
 pub fn hash(secret: &str) -> String {
+    ARGON2_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Argon2::default()
         .hash_password(secret.as_bytes())
         .map(|h| h.to_string())
@@ -80,8 +81,18 @@ pub fn is_hash_of_default_cost(value: &str) -> bool {
         && params.p_cost() <= ours.p_cost()
 }
 
+/// argon2 runs (hashes made and checked) in this process, for `hotdesk_argon2_runs_total`:
+/// each costs ~19 MiB and tens of milliseconds of a core, so a rise explains a slow node.
+static ARGON2_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many argon2 hashes this process has made or checked.
+pub fn argon2_runs() -> u64 {
+    ARGON2_RUNS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Check a presented secret against a stored hash. Slow: call from a blocking thread.
 pub fn verify(secret: &str, stored: &str) -> bool {
+    ARGON2_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match PasswordHash::new(stored) {
         Ok(parsed) => Argon2::default()
             .verify_password(secret.as_bytes(), &parsed)

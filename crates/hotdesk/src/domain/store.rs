@@ -247,6 +247,14 @@ pub trait Reader: Lookup {
     /// first, at most `limit`.
     fn event_log(&mut self, query: &EventQuery) -> StoreResult<Vec<Event>>;
     fn counts(&mut self) -> StoreResult<DirectoryCounts>;
+    /// The operator's gauges at `now`.
+    fn gauges(&mut self, now: Timestamp) -> StoreResult<Gauges>;
+    /// The newest event's number, 0 with none.
+    fn last_event_seq(&mut self) -> StoreResult<i64>;
+    /// Per `bucket` milliseconds from `from` on: how many logins began, and how many ended
+    /// (logout, auto-logout), as `(bucket index, began, ended)` for the buckets that have any.
+    fn login_activity(&mut self, from: Timestamp, bucket: i64)
+    -> StoreResult<Vec<(i64, u64, u64)>>;
     /// Sessions whose deadline is after `now`.
     fn live_sessions(&mut self, now: Timestamp) -> StoreResult<Vec<AdminSession>>;
     /// One page of the keys of `kind`, ordered, whose key contains `contains` (already
@@ -260,6 +268,31 @@ pub trait Reader: Lookup {
     ) -> StoreResult<(u64, Vec<Key>)>;
     /// Up to `limit` users whose primary extension is `extension`, by key.
     fn users_with_extension(&mut self, extension: &str, limit: u32) -> StoreResult<Vec<User>>;
+}
+
+/// What a backend's one writer has done (group commit): `jobs / batches` is how many writes
+/// share one transaction and one fsync.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Jobs answered from committed transactions (kept or rolled back to their savepoint).
+    pub jobs: u64,
+    /// Transactions that could not begin or commit; all their jobs got an error.
+    pub failed_batches: u64,
+}
+
+/// What the operator's gauges show, read in one statement (`/metrics`, the dashboard).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Logins not due.
+    pub logged_in: u64,
+    /// Logins not due that have a deadline.
+    pub pending_deadlines: u64,
+    /// Admin API sessions not expired.
+    pub admin_sessions: u64,
+    /// Events after the cursor of the subscriber furthest behind; 0 with no subscriber.
+    pub event_backlog: u64,
 }
 
 /// Which events [`Reader::event_log`] reads.
@@ -294,6 +327,11 @@ pub trait Store: Send + Sync + 'static {
     /// Notified when any process appended events, so that event deliverers post them without
     /// waiting for their next poll. `None`: only polling.
     fn event_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// What group commit has done, where writes are batched (SQLite's one writer).
+    fn writer_stats(&self) -> Option<WriterStats> {
         None
     }
 

@@ -10,7 +10,9 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hotdesk_proto::{EmResponse, ErrorCode, Failure, ParseError, parse, render};
+use hotdesk_proto::{
+    EmMessage, EmResponse, ErrorCode, Failure, Operation, ParseError, Query, parse, render,
+};
 
 use super::AppState;
 use crate::domain::RequestContext;
@@ -26,18 +28,46 @@ async fn servlet(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let answer =
+    let started = std::time::Instant::now();
+    let (operation, answer) =
         match extract_document(&headers, query.as_deref(), &body).and_then(|doc| parse(&doc)) {
             Ok(message) => {
                 let ctx = RequestContext {
                     peer: Some(super::client_ip(&state.proxies, peer, &headers)),
                     via_header: headers.contains_key(header::VIA),
                 };
-                state.em.handle(message, &ctx).await
+                let operation = operation_name(&message);
+                super::log::record_em(operation, &message);
+                (operation, state.em.handle(message, &ctx).await)
             }
-            Err(e) => EmResponse::Failure(Failure::from(e)),
+            Err(e) => ("unknown", EmResponse::Failure(Failure::from(e))),
         };
+    let code = match &answer {
+        EmResponse::Failure(f) => f.code.code(),
+        _ => 0,
+    };
+    super::log::record_code(code.into());
+    state
+        .metrics
+        .em_request(operation, code, started.elapsed().as_secs_f64());
     xml_response(render(&answer))
+}
+
+/// The operation's name as the EM API spells it: the label of its metrics and log lines.
+fn operation_name(message: &EmMessage) -> &'static str {
+    match message {
+        EmMessage::Request { op, .. } => match op {
+            Operation::Login(_) => "login",
+            Operation::Logout(_) => "logout",
+            Operation::LogoutAll { .. } => "logoutAll",
+        },
+        EmMessage::Query { query, .. } => match query {
+            Query::DeviceUser { .. } => "deviceUserQuery",
+            Query::UserDevices { .. } => "userDevicesQuery",
+            Query::DeviceProfile { .. } => "deviceProfileQuery",
+            Query::CheckUser { .. } => "checkUser",
+        },
+    }
 }
 
 pub(super) fn xml_response(body: String) -> Response {

@@ -3,9 +3,11 @@
 mod admin;
 mod callbacks;
 mod em;
+mod log;
 mod ops;
 mod phone;
 pub mod tls;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,9 +23,11 @@ use tower::Layer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::domain::admin::{AdminService, AdminSettings, notify};
+use crate::domain::feed::{self, Feed};
 use crate::domain::phone::PhoneService;
 use crate::domain::pin::{self, PinKey};
 use crate::domain::{Clock, EmService, Store, scheduler};
+use crate::metrics::Metrics;
 
 /// The largest request body accepted. An EM document is well under 1 KiB; a batch query of a
 /// thousand names fits in 64 KiB. Past it: HTTP 413.
@@ -36,6 +40,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
     pub em: Arc<EmService>,
     pub admin: Arc<AdminService>,
     pub phone: Arc<PhoneService>,
@@ -47,6 +52,12 @@ pub(crate) struct AppState {
     pub tls: bool,
     /// Load balancers whose `X-Forwarded-For` names the real client.
     pub proxies: Arc<Vec<ipnet::IpNet>>,
+    pub metrics: Arc<Metrics>,
+    /// How far the outbox goes, for the dashboard's live streams.
+    pub feed: Arc<Feed>,
+    /// Becomes `true` when the server begins to stop: long-lived streams end, so that the
+    /// requests in flight can finish.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The client's address: the TCP peer, unless the peer is one of our trusted proxies; then the
@@ -118,6 +129,8 @@ pub struct Application {
     tasks: Vec<(tokio::task::JoinHandle<()>, Arc<Notify>)>,
     /// Passes the store's news of other nodes' logins to the scheduler.
     forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// Tells the long-lived streams that the server stops.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -175,15 +188,30 @@ impl Application {
         });
         let scheduler = tokio::spawn(scheduler::run(
             store.clone(),
-            clock,
+            clock.clone(),
             wake,
             scheduler_stop.clone(),
         ));
         let notifier_stop = Arc::new(Notify::new());
         let notifier = tokio::spawn(notify::run(admin.clone(), callbacks, notifier_stop.clone()));
+        let metrics = Arc::new(Metrics::new(em.clone(), store.clone()));
+        let feed = Arc::new(Feed::default());
+        let feed_stop = Arc::new(Notify::new());
+        let closing = tokio::sync::watch::Sender::new(false);
+        let observer = {
+            let metrics = metrics.clone();
+            Box::new(move |e: &crate::domain::Event| metrics.observe(e))
+        };
+        let follower = tokio::spawn(feed::run(
+            store.clone(),
+            feed.clone(),
+            observer,
+            feed_stop.clone(),
+        ));
         let local = listener.local_addr()?;
         let state = AppState {
             store,
+            clock,
             em,
             admin,
             phone,
@@ -194,24 +222,33 @@ impl Application {
             local,
             tls: tls.is_some(),
             proxies: Arc::new(options.trusted_proxies.clone()),
+            metrics,
+            feed,
+            closing: closing.subscribe(),
         };
         let router = Router::new()
             .merge(em::routes())
             .merge(phone::routes())
             .merge(admin::routes())
             .merge(ops::routes())
+            .merge(ui::routes())
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 REQUEST_TIMEOUT,
-            ))
-            .with_state(state);
+            ));
+        let router = log::layer(router).with_state(state);
         Ok(Application {
             listener,
             tls,
             router,
-            tasks: vec![(scheduler, scheduler_stop), (notifier, notifier_stop)],
+            tasks: vec![
+                (scheduler, scheduler_stop),
+                (notifier, notifier_stop),
+                (follower, feed_stop),
+            ],
             forwarder,
+            closing,
         })
     }
 
@@ -226,6 +263,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let closing = self.closing.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         let served = match self.tls {
             Some(config) => {
                 let listener = tls::TlsListener::new(self.listener, config)?;

@@ -196,7 +196,8 @@ async fn emapp(
             ("screen", None, result)
         }
     };
-    log_outcome(op, device, user, result.as_ref().err(), &ctx);
+    let code = log_outcome(op, device, user, result.as_ref().err(), &ctx);
+    state.metrics.phone_request(code);
     let object = result.unwrap_or_else(|e| refusal(&e, device.map(|d| links.start(d, retry_type))));
     xml_response(render(&object))
 }
@@ -234,7 +235,8 @@ async fn change_credential(
             .await
             .map(|device| change_form(&links, &device)),
     };
-    log_outcome("changePin", device, user, result.as_ref().err(), &ctx);
+    let code = log_outcome("changePin", device, user, result.as_ref().err(), &ctx);
+    state.metrics.phone_request(code);
     let object = result.unwrap_or_else(|e| {
         refusal(
             &e,

@@ -797,7 +797,7 @@ async fn the_pin_is_in_no_url_no_log_line_and_no_row() {
     assert!(urls.len() > 10, "{urls:?}");
     let log = server.terminate_and_read_log();
     assert!(
-        log.contains("phone request"),
+        log.contains("path=\"/emapp/EMAppServlet\""),
         "the log is the server's: {log}"
     );
     for pin in [FIRST, WRONG, NEW] {

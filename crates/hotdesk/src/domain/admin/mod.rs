@@ -4,6 +4,7 @@
 
 mod changeset;
 pub mod config;
+pub mod dashboard;
 pub mod edit;
 pub(crate) mod error;
 pub mod method;

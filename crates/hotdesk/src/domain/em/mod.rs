@@ -72,8 +72,9 @@ impl EmService {
             EmMessage::Request { app, op } => {
                 let summary = WriteSummary::of(&op);
                 let result = self.request(&app, op, ctx).await;
-                // One line per login or logout: who asked, for what, from where, and the answer.
-                tracing::info!(
+                // The request's own line (http/log.rs) says who asked for what and the answer;
+                // this one adds what a front end said about the phone it relays for.
+                tracing::debug!(
                     op = summary.op,
                     app = %app.app_id,
                     device = summary.device,

@@ -300,25 +300,32 @@ fn check_device(
     Ok(())
 }
 
-/// What a request carried, for the one log line each phone request gets. Never the PIN.
+/// What a request carried, recorded into the request's span for its one log line, and the
+/// code it was answered with (0: success). Never the PIN.
 pub fn log_outcome(
     op: &'static str,
     device: Option<&str>,
     user: Option<&str>,
     error: Option<&PhoneError>,
     ctx: &RequestContext,
-) {
+) -> u16 {
     let code = error.and_then(|e| e.code()).map_or(0, |c| c.code());
     // What was typed as a user ID and names nobody may be anything, a PIN typed in the wrong
     // field included: it is not logged.
     let user = user.filter(|_| !matches!(error, Some(PhoneError::Em(EmError::UserNotFound(_)))));
+    let span = tracing::Span::current();
+    span.record("operation", op);
+    span.record("device", device);
+    span.record("user", user);
+    span.record("code", code);
     match error {
         Some(PhoneError::Em(EmError::Store(cause))) => {
             tracing::error!(op, device, user, code, peer = ?ctx.peer, %cause, "phone request failed in the store")
         }
         Some(e) => {
-            tracing::info!(op, device, user, code, peer = ?ctx.peer, reason = %e, "phone request")
+            span.record("reason", tracing::field::display(e));
         }
-        None => tracing::info!(op, device, user, code, peer = ?ctx.peer, "phone request"),
+        None => {}
     }
+    code
 }

@@ -19,6 +19,7 @@ mod policy;
 mod sessions;
 
 pub(super) use logins::event_element;
+pub(super) use sessions::{as_cookie, session_cookie};
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -34,7 +35,7 @@ use super::AppState;
 use crate::domain::Timestamp;
 use crate::domain::admin::method::{Method, require};
 use crate::domain::model::AdminSession;
-use sessions::{Document, Refused, as_cookie, document, unauthorized, xml};
+use sessions::{Document, Refused, document, unauthorized, xml};
 
 /// Rows in one page of a list answer.
 const PAGE: usize = 1000;
@@ -129,7 +130,15 @@ async fn call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let method = service.method(&name);
+    // The request's log line and metrics name a method of the table, never an unknown name
+    // as sent (that would make a label of any text).
+    let label = method.map_or("unknown", Method::name);
+    super::log::record(label, None, None);
     let answer = |name: &str, req_id: Option<&str>, result: Result<Reply, NbiError>| {
+        let code = result.as_ref().err().map_or(0, |e| e.code.code());
+        super::log::record_code(code);
+        state.metrics.admin_request(label, code);
         let text = match result {
             Ok(reply) => {
                 nbi::render_response(name, req_id, reply.paging.as_ref(), &reply.body, None)
@@ -141,9 +150,14 @@ async fn call(
     let response_name = format!("{name}Response");
     let session = match state.admin.session(as_cookie(&headers).as_deref()).await {
         Ok(s) => s,
-        Err(e) => return unauthorized(e),
+        Err(e) => {
+            let e = NbiError::from(e);
+            super::log::record_code(e.code.code());
+            state.metrics.admin_request(label, e.code.code());
+            return unauthorized(e);
+        }
     };
-    let method = service.method(&name);
+    super::log::record_admin(session.username.as_str());
     let probe = service == Service::Events || method == Some(Method::ServiceInfo);
     let (root, req_id) = match document(&body, false) {
         Ok(Some(Document { root, req_id })) => (root, req_id),

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use hotdesk_proto::nbi::{self, Element, NbiCode, NbiError};
 
-use crate::domain::admin::AdminError;
 use crate::http::AppState;
 
 /// The version of the admin API this build serves, as `loginResponse` reports it.
@@ -37,8 +36,8 @@ pub(super) fn xml(status: StatusCode, body: String) -> Response {
 /// No session, or a dead one: HTTP 401 with a bare `baseError`, as CSM answers. When the
 /// session could not be checked at all (the database is down), 503 with code 1: the client
 /// should retry, not log in again.
-pub(super) fn unauthorized(e: AdminError) -> Response {
-    let e = NbiError::from(e);
+pub(super) fn unauthorized(e: impl Into<NbiError>) -> Response {
+    let e: NbiError = e.into();
     let status = if e.code == NbiCode::GeneralFailure {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -47,8 +46,23 @@ pub(super) fn unauthorized(e: AdminError) -> Response {
     xml(status, nbi::render_base_error(&e))
 }
 
+/// The `Set-Cookie` of a new session (the admin API's and the dashboard's): script cannot read
+/// it, another site cannot send it, and over TLS it never travels in clear. An empty value with
+/// `Max-Age=0` ends it in the browser.
+pub(in crate::http) fn session_cookie(value: &str, tls: bool) -> Option<HeaderValue> {
+    let mut cookie = cookie::Cookie::build(("asCookie", value.to_string()))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .secure(tls);
+    if value.is_empty() {
+        cookie = cookie.max_age(cookie::time::Duration::ZERO);
+    }
+    HeaderValue::from_str(&cookie.build().to_string()).ok()
+}
+
 /// The `asCookie` value among the request's cookies.
-pub(super) fn as_cookie(headers: &HeaderMap) -> Option<String> {
+pub(in crate::http) fn as_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -123,13 +137,7 @@ async fn login(
                 StatusCode::OK,
                 nbi::render_response("loginResponse", req_id.as_deref(), None, &body, None),
             );
-            let cookie = cookie::Cookie::build(("asCookie", new.cookie))
-                .http_only(true)
-                .same_site(cookie::SameSite::Strict)
-                .path("/")
-                .secure(state.tls)
-                .build();
-            if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            if let Some(value) = session_cookie(&new.cookie, state.tls) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response

@@ -178,6 +178,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE user_profiles ADD CONSTRAINT user_profiles_profile
         FOREIGN KEY (profile_key) REFERENCES profiles(key);
     "#,
+    // 5: events by time, for a history with a time range and the dashboard's day of logins
+    // (as SQLite's migration 7).
+    r#"
+    CREATE INDEX events_by_time ON events(at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -6,7 +6,7 @@
 use super::{Conn, Engine, LOGIN_COLUMNS, Row, Sql, args, login, table};
 use crate::domain::{
     Admin, AdminSession, AppUser, ChangeSet, Device, DeviceProfile, DeviceState, DirectoryCounts,
-    EntityKind, Event, EventKind, EventQuery, Key, Login, Lookup, MultipleLogin, NewEvent,
+    EntityKind, Event, EventKind, EventQuery, Gauges, Key, Login, Lookup, MultipleLogin, NewEvent,
     PinGuard, Policy, Reader, Role, StoreResult, Timestamp, User,
 };
 
@@ -356,6 +356,51 @@ impl<E: Engine> Reader for Sql<E> {
             profiles: r.count()?,
             devices: r.count()?,
             admins: r.count()?,
+        })
+    }
+
+    fn gauges(&mut self, now: Timestamp) -> StoreResult<Gauges> {
+        let mut r = self.0.query_one(
+            "SELECT
+               (SELECT COUNT(*) FROM logins WHERE expires_at IS NULL OR expires_at > $1),
+               (SELECT COUNT(*) FROM logins WHERE expires_at > $1),
+               (SELECT COUNT(*) FROM admin_sessions WHERE expires_at > $1),
+               (SELECT COALESCE((SELECT MAX(seq) FROM events) - MIN(events_after), 0)
+                  FROM admin_sessions WHERE events_after IS NOT NULL AND expires_at > $1)",
+            args![now],
+        )?;
+        Ok(Gauges {
+            logged_in: r.count()?,
+            pending_deadlines: r.count()?,
+            admin_sessions: r.count()?,
+            event_backlog: r.count()?,
+        })
+    }
+
+    fn last_event_seq(&mut self) -> StoreResult<i64> {
+        self.0.last_event_seq()
+    }
+
+    fn login_activity(
+        &mut self,
+        from: Timestamp,
+        bucket: i64,
+    ) -> StoreResult<Vec<(i64, u64, u64)>> {
+        let (login, logout, auto) = (
+            EventKind::Login.as_str(),
+            EventKind::Logout.as_str(),
+            EventKind::AutoLogout.as_str(),
+        );
+        // The kinds are the domain's fixed names, never input.
+        let sql = format!(
+            "SELECT (at - $1) / $2 AS bucket,
+                    SUM(CASE WHEN kind = '{login}' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN kind = '{login}' THEN 0 ELSE 1 END)
+             FROM events WHERE at >= $1 AND kind IN ('{login}', '{logout}', '{auto}')
+             GROUP BY bucket ORDER BY bucket"
+        );
+        self.0.query_map(&sql, args![from, bucket.max(1)], |mut r| {
+            Ok((r.get()?, r.count()?, r.count()?))
         })
     }
 

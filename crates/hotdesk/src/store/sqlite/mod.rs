@@ -15,7 +15,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use writer::WriterStats;
+pub use crate::domain::WriterStats;
 
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
@@ -256,5 +256,9 @@ impl Store for SqliteStore {
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
         let answer = self.submit(job)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn writer_stats(&self) -> Option<WriterStats> {
+        Some(self.writer.stats())
     }
 }

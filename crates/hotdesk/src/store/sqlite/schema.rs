@@ -215,6 +215,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE user_profiles_new RENAME TO user_profiles;
     CREATE INDEX user_profiles_by_profile ON user_profiles(profile_key);
     "#,
+    // 7: events by time, for a history with a time range and the dashboard's day of logins.
+    r#"
+    CREATE INDEX events_by_time ON events(at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -11,7 +11,7 @@
 //! fails or panics is rolled back to its savepoint and cannot disturb its batch-mates.
 
 use super::engine::Lite;
-use crate::domain::{StoreError, StoreResult, TxJob};
+use crate::domain::{StoreError, StoreResult, TxJob, WriterStats};
 use crate::store::sql::Sql;
 use rusqlite::Connection;
 use std::any::Any;
@@ -40,18 +40,6 @@ enum Msg {
     /// file that a second connection could open).
     Read(ReadFn),
     Shutdown,
-}
-
-/// What the writer has done, for metrics and tests: `jobs / batches` is the group-commit
-/// factor.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriterStats {
-    /// Transactions committed.
-    pub batches: u64,
-    /// Jobs answered from committed transactions (kept or rolled back to their savepoint).
-    pub jobs: u64,
-    /// Transactions that could not begin or commit; all their jobs got an error.
-    pub failed_batches: u64,
 }
 
 #[derive(Default)]

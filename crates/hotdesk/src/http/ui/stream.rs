@@ -1,0 +1,121 @@
+//! `GET /ui/events`: the outbox's login events as server-sent events, for the dashboard.
+//!
+//! Each event goes out with its sequence number as the SSE `id`, so a browser that reconnects
+//! sends `Last-Event-ID` and the stream resumes right after it: everything is read from the
+//! store after the number last sent, never from memory, so nothing is skipped and nothing is
+//! sent twice. A first connection starts after `?after=N` (the page's newest event when it was
+//! rendered), or at the newest event.
+//!
+//! The stream does not count as activity for the session (a screen left on would keep it
+//! open for ever), and it ends with a `signedOut` event once the session has expired or been
+//! closed, and when the server stops.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as Sse, KeepAlive};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::super::AppState;
+use super::super::admin::as_cookie;
+use super::pages::EventRow;
+use crate::domain::admin::AdminError;
+use crate::domain::model::AdminSession;
+
+/// Events read from the store at a time.
+const BATCH: u32 = 200;
+
+/// How often a quiet stream checks that its session is still open.
+const RECHECK: Duration = Duration::from_secs(30);
+
+pub(super) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let cookie = as_cookie(&headers);
+    let session = match state.admin.peek_session(cookie.as_deref()).await {
+        Ok(s) => s,
+        Err(AdminError::NoSession | AdminError::InvalidSession) => {
+            return (StatusCode::UNAUTHORIZED, "sign in again\n").into_response();
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    super::super::log::record_admin(session.username.as_str());
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(query.get("after").map(String::as_str))
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|&n| n >= 0);
+    let after = match resume {
+        Some(n) => n,
+        None => match state.admin.recent_events(&session, 0).await {
+            Ok((_, newest)) => newest,
+            Err(AdminError::PermissionDenied(_)) => {
+                return (StatusCode::FORBIDDEN, "not allowed\n").into_response();
+            }
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        },
+    };
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(follow(state, session, cookie, after, tx));
+    axum::response::Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Send what follows `cursor`, then wait for the feed to say there is more; until the browser
+/// goes, the session ends or the server stops.
+async fn follow(
+    state: AppState,
+    session: AdminSession,
+    cookie: Option<String>,
+    mut cursor: i64,
+    tx: mpsc::Sender<Result<Sse, Infallible>>,
+) {
+    let mut changes = state.feed.subscribe();
+    let mut closing = state.closing.clone();
+    loop {
+        match state.admin.peek_session(cookie.as_deref()).await {
+            Ok(_) => {}
+            Err(AdminError::NoSession | AdminError::InvalidSession) => {
+                let _ = tx
+                    .send(Ok(Sse::default().event("signedOut").data("")))
+                    .await;
+                return;
+            }
+            // The database is away: try again at the next wake-up.
+            Err(_) => {}
+        }
+        let mut more = false;
+        if let Ok(read) = state.admin.live_events(&session, cursor, BATCH).await {
+            for event in &read.events {
+                let data = serde_json::to_string(&EventRow::from(event)).unwrap_or_default();
+                let sse = Sse::default().id(event.seq.to_string()).data(data);
+                if tx.send(Ok(sse)).await.is_err() {
+                    return;
+                }
+            }
+            cursor = read.cursor;
+            more = read.more;
+        }
+        if more {
+            continue;
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = closing.changed() => return,
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(RECHECK) => {}
+        }
+        if *closing.borrow() {
+            return;
+        }
+    }
+}
