@@ -106,6 +106,9 @@ pub struct DeviceEntry {
     pub model: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub em_enabled: Option<bool>,
+    /// The profile the device takes while nobody is logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logout_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -337,6 +340,7 @@ pub async fn export(store: &dyn Store) -> Result<DirectoryFile, StoreError> {
                     name: d.name.into(),
                     model: d.model,
                     em_enabled: Some(d.em_enabled),
+                    logout_profile: d.logout_profile.map(Into::into),
                 });
             }
         }
@@ -419,6 +423,7 @@ pub async fn import(
             name: d.name,
             model: clearable(d.model),
             em_enabled: d.em_enabled,
+            logout_profile: clearable(d.logout_profile),
         })
     }));
     patches.extend(dir.apps.into_iter().map(|a| {

@@ -180,6 +180,9 @@ pub struct Device {
     pub model: Option<String>,
     /// CUCM's "Enable Extension Mobility"; a login to a device without it is code 22.
     pub em_enabled: bool,
+    /// The profile the device takes while nobody is logged in (CUCM's logout profile); none:
+    /// the device's own configuration, which hotdesk does not hold.
+    pub logout_profile: Option<ProfileName>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +344,19 @@ pub struct DeviceState {
     pub last_user: Option<String>,
 }
 
+/// What a device is configured with at one moment, for a provisioning system to rebuild the
+/// phone from: the profile it takes (a user's while logged in, else its logout profile) with
+/// its lines, and the login it comes from. `getDeviceState` answers it; every login and logout
+/// event carries it as the device is after the event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EffectiveProfile {
+    /// The user logged in, or none.
+    pub user: Option<UserId>,
+    pub profile: Option<DeviceProfile>,
+    pub logged_in_at: Option<Timestamp>,
+    pub deadline: Option<Timestamp>,
+}
+
 /// What happened, for the outbox (a change and its event commit together:
 /// docs/architecture.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +412,8 @@ pub struct NewEvent {
     pub profile: Option<String>,
     /// Free text: the reason of an auto-logout, what an import changed.
     pub detail: Option<String>,
+    /// A login's or logout's device as it is after the event.
+    pub state: Option<EffectiveProfile>,
 }
 
 impl NewEvent {
@@ -408,6 +426,7 @@ impl NewEvent {
             user: None,
             profile: None,
             detail: None,
+            state: None,
         }
     }
 
@@ -421,6 +440,7 @@ impl NewEvent {
             user: Some(login.user.to_string()),
             profile: Some(login.profile.to_string()),
             detail: None,
+            state: None,
         }
     }
 

@@ -79,6 +79,8 @@ pub struct DevicePatch {
     pub name: String,
     pub model: Option<Option<String>>,
     pub em_enabled: Option<bool>,
+    /// A profile's name; `Some(None)` clears it.
+    pub logout_profile: Option<Option<String>>,
 }
 
 /// A change to an admin account.
@@ -388,11 +390,23 @@ fn merge(
                     name: DeviceName::default(),
                     model: None,
                     em_enabled: true,
+                    logout_profile: None,
                 },
             };
             device.name = p.name.as_str().into();
             set(&mut device.model, &p.model);
             set(&mut device.em_enabled, &p.em_enabled);
+            match &p.logout_profile {
+                None => {}
+                Some(None) => device.logout_profile = None,
+                Some(Some(name)) => {
+                    device.logout_profile =
+                        match canonical_profiles(tx, std::slice::from_ref(name), lock)? {
+                            Ok(mut names) => names.pop(),
+                            Err(e) => return Ok(Err(e)),
+                        };
+                }
+            }
             Object::Device(device)
         }
         (Patch::Admin(p), old) => {

@@ -146,6 +146,8 @@ pub trait DirectoryTx: Lookup {
     fn delete(&mut self, kind: EntityKind, key: &Key) -> StoreResult<bool>;
     /// Up to `limit` users that name the profile, as provisioned.
     fn profile_users(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>>;
+    /// Up to `limit` devices whose logout profile this is, by name.
+    fn profile_devices(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>>;
     /// How many admin accounts have this role.
     fn count_admins(&mut self, role: Role) -> StoreResult<u64>;
 }

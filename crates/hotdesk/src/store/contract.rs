@@ -61,6 +61,7 @@ pub(crate) fn device(name: &str) -> Device {
         name: name.into(),
         model: Some("Cisco 8845".into()),
         em_enabled: true,
+        logout_profile: None,
     }
 }
 

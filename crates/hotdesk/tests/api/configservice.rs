@@ -397,6 +397,7 @@ async fn login_history_pages_on_past_a_long_stretch_and_reads_a_time_range() {
                 user: Some(format!("user{i}")),
                 profile: Some("p".into()),
                 detail: None,
+                state: None,
             })?;
         }
         Ok(Ok::<_, ()>(()))
@@ -476,4 +477,164 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {open} in {text}"));
     let to = text[from..].find(close).unwrap() + from;
     &text[from..to]
+}
+
+/// `getDeviceState`: what a provisioning server needs to rebuild a phone, in one call; and the
+/// same in each login and logout event.
+#[tokio::test]
+async fn device_state_gives_the_profile_a_device_takes_in_one_call_and_in_each_event() {
+    let app = spawn_app_with(&format!(
+        "{ACCOUNTS}\n[[profiles]]\nname = \"Lobby\"\ndescription = \"Lobby phone\"\nlines = [\"5000\"]\n\n\
+         [[devices]]\nname = \"SEP003094C25B15\"\nmodel = \"Cisco 7970\"\nlogout_profile = \"lobby\"\n"
+    ))
+    .await;
+    let audit = session(&app, "audit", "audit-pw").await;
+    let state = |cookie: String, device: &'static str| {
+        let app = &app;
+        async move {
+            method(
+                app,
+                &cookie,
+                "getDeviceState",
+                &format!("<name>{device}</name>"),
+            )
+            .await
+        }
+    };
+    // Nobody: the logout profile, spelled as provisioned.
+    let idle = state(audit.clone(), "sep003094c25b15").await;
+    assert_eq!(idle.code(), None, "{}", idle.body);
+    assert!(
+        idle.body.contains(
+            "<deviceState><device>SEP003094C25B15</device><emEnabled>true</emEnabled>\
+             <model>Cisco 7970</model><loggedIn>false</loggedIn>\
+             <profile><name>Lobby</name><description>Lobby phone</description>\
+             <lines><line>5000</line></lines></profile>\
+             <logoutProfile>Lobby</logoutProfile></deviceState>"
+        ),
+        "{}",
+        idle.body
+    );
+
+    // John logs in for an hour: his profile and lines, since and until when.
+    let hour = "<exclusiveDuration><time>60</time></exclusiveDuration>";
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", hour)).await,
+        success()
+    );
+    let busy = state(audit.clone(), "SEP003094C25B15").await;
+    assert!(
+        busy.body.contains(
+            "<app>appid</app><loggedIn>true</loggedIn><user>john</user>\
+             <loggedInAt>2026-01-05T08:00:00.000Z</loggedInAt>\
+             <deadline>2026-01-05T09:00:00.000Z</deadline>\
+             <profile><name>DPJOHNIPC</name><description>John's IP Communicator profile</description>\
+             <lines><line>1001</line></lines></profile>"
+        ),
+        "{}",
+        busy.body
+    );
+    assert_eq!(state(audit.clone(), "SEPNOSUCH").await.code(), Some(1001));
+    assert_eq!(
+        method(&app, &audit, "getDeviceState", "").await.code(),
+        Some(15)
+    );
+
+    // The events say the same: after the login, John's profile; after the logout, the lobby's.
+    assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
+    let history = method(
+        &app,
+        &audit,
+        "loginHistory",
+        "<device>SEP003094C25B15</device>",
+    )
+    .await;
+    let body = &history.body;
+    let login = body.find("<kind>login</kind>").unwrap();
+    let logout = body.find("<kind>logout</kind>").unwrap();
+    assert!(
+        body[login..logout].contains(
+            "<state><loggedIn>true</loggedIn><user>john</user>\
+             <loggedInAt>2026-01-05T08:00:00.000Z</loggedInAt>\
+             <deadline>2026-01-05T09:00:00.000Z</deadline><profile><name>DPJOHNIPC</name>"
+        ),
+        "{body}"
+    );
+    assert!(
+        body[logout..].contains(
+            "<state><loggedIn>false</loggedIn><profile><name>Lobby</name>\
+             <description>Lobby phone</description><lines><line>5000</line></lines></profile></state>"
+        ),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_logout_profile_must_exist_and_keeps_its_profile_from_deletion() {
+    let app = spawn_app().await;
+    let admin = session(&app, "admin", "change-me").await;
+    let add = |device: &'static str, logout: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            method(
+                app,
+                &admin,
+                "addDevice",
+                &format!(
+                    "<device><name>{device}</name><logoutProfile>{logout}</logoutProfile></device>"
+                ),
+            )
+            .await
+        }
+    };
+    let unknown = add("SEPLOBBY1", "Nope").await;
+    assert!(unknown.code().is_some(), "{}", unknown.body);
+    assert!(unknown.body.contains("Nope"), "{}", unknown.body);
+    assert_eq!(add("SEPLOBBY1", "userdevprof").await.code(), None);
+    let got = method(&app, &admin, "getDevice", "<name>SEPLOBBY1</name>").await;
+    assert!(
+        got.body
+            .contains("<logoutProfile>UserDevProf</logoutProfile>"),
+        "{}",
+        got.body
+    );
+    // In use by a device: not deleted (the users that name it are cleared first).
+    for user in ["john", "one"] {
+        let cleared = method(
+            &app,
+            &admin,
+            "updateUser",
+            &format!(
+                "<user><id>{user}</id><profiles><profile>DPJOHNIPC</profile></profiles></user>"
+            ),
+        )
+        .await;
+        assert_eq!(cleared.code(), None, "{}", cleared.body);
+    }
+    let refused = method(
+        &app,
+        &admin,
+        "deleteDeviceProfile",
+        "<name>UserDevProf</name>",
+    )
+    .await;
+    assert!(refused.code().is_some(), "{}", refused.body);
+    assert!(refused.body.contains("SEPLOBBY1"), "{}", refused.body);
+    // Cleared, it goes.
+    let cleared = method(
+        &app,
+        &admin,
+        "updateDevice",
+        "<device><name>SEPLOBBY1</name><logoutProfile></logoutProfile></device>",
+    )
+    .await;
+    assert_eq!(cleared.code(), None, "{}", cleared.body);
+    let deleted = method(
+        &app,
+        &admin,
+        "deleteDeviceProfile",
+        "<name>UserDevProf</name>",
+    )
+    .await;
+    assert_eq!(deleted.code(), None, "{}", deleted.body);
 }

@@ -41,7 +41,15 @@ fn directory_file(hashes: usize) -> impl Strategy<Value = DirectoryFile> {
         (maybe(word), maybe(prop::collection::vec("[0-9]{4}", 0..3))),
         1..4,
     );
-    let devices = prop::collection::vec((maybe(word), maybe(any::<bool>())), 0..4);
+    // A device's logout profile: one of the profiles, in any spelling.
+    let devices = prop::collection::vec(
+        (
+            maybe(word),
+            maybe(any::<bool>()),
+            maybe((0..4usize, any::<u32>())),
+        ),
+        0..4,
+    );
     let apps = prop::collection::vec(
         (
             prop::collection::vec(0..hashes, 1..3),
@@ -91,10 +99,12 @@ fn directory_file(hashes: usize) -> impl Strategy<Value = DirectoryFile> {
                 devices: devices
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (model, em_enabled))| DeviceEntry {
+                    .map(|(i, (model, em_enabled, logout))| DeviceEntry {
                         name: format!("SEPF00D{i:08}"),
                         model,
                         em_enabled,
+                        logout_profile: logout
+                            .map(|(p, case)| spell(&profile_names[p % profile_names.len()], case)),
                     })
                     .collect(),
                 apps: apps
@@ -196,9 +206,10 @@ fn admin_calls(dir: &DirectoryFile) -> Vec<(&'static str, String)> {
             .map(|e| element("emEnabled", &e.to_string()))
             .unwrap_or_default();
         let body = format!(
-            "{}{}{enabled}",
+            "{}{}{enabled}{}",
             element("name", &d.name),
-            opt("model", &d.model)
+            opt("model", &d.model),
+            opt("logoutProfile", &d.logout_profile)
         );
         calls.push(("addDevice", element("device", &body)));
     }

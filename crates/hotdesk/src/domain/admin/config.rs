@@ -5,9 +5,10 @@ use super::AdminService;
 use super::error::{AdminError, invalid};
 use super::method::{Method, require};
 use crate::domain::clock::Timestamp;
-use crate::domain::em::{end_login, expire_due};
+use crate::domain::em::{effective_profile, end_login, expire_due};
 use crate::domain::model::{
-    AdminSession, Event, EventKind, Key, Login, MultipleLogin, NewEvent, Policy,
+    AdminSession, DeviceState, EffectiveProfile, Event, EventKind, Key, Login, MultipleLogin,
+    NewEvent, Policy,
 };
 use crate::domain::store::run_read;
 use crate::domain::{EventQuery, StoreResult, Tx, run_tx};
@@ -73,6 +74,28 @@ impl AdminService {
         let now = self.clock.now();
         let logins = run_read(self.store.as_ref(), move |r| r.live_logins(now)).await?;
         Ok(logins.into_iter().filter(|l| filter.matches(l)).collect())
+    }
+
+    /// What `device` is configured with now: who is logged in, the profile it takes and its
+    /// lines, since and until when; the device's logout profile while nobody is. Code 1001 for
+    /// a device that does not exist.
+    pub async fn device_state(
+        &self,
+        session: &AdminSession,
+        device: &str,
+    ) -> Result<(DeviceState, EffectiveProfile), AdminError> {
+        require(session, Method::GetDeviceState)?;
+        let now = self.clock.now();
+        let key = Key::of(device);
+        let found = run_read(self.store.as_ref(), move |r| {
+            let Some(state) = r.device_state(&key, now)? else {
+                return Ok(None);
+            };
+            let effective = effective_profile(r, &state.device, state.login.as_ref())?;
+            Ok(Some((state, effective)))
+        })
+        .await?;
+        found.ok_or_else(|| AdminError::NotFound(format!("device {device}")))
     }
 
     /// Login events after `range.after` (a sequence number) that happened in `[from, to)`,

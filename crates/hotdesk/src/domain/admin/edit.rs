@@ -178,6 +178,13 @@ fn delete(
                     users.join(", ")
                 ))));
             }
+            let devices = tx.profile_devices(key, 5)?;
+            if !devices.is_empty() {
+                return Ok(Err(AdminError::InUse(format!(
+                    "the logout profile of devices {}",
+                    devices.join(", ")
+                ))));
+            }
         }
         Object::Admin(admin) => {
             if let Err(e) = provision::keep_an_admin(tx, &admin, None, !whole)? {

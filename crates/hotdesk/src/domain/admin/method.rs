@@ -35,6 +35,8 @@ pub enum Method {
     ServiceInfo,
     ListLogins,
     LoginHistory,
+    /// A device's effective configuration, for provisioning systems.
+    GetDeviceState,
     ForceLogout,
     GetPolicy,
     SetPolicy,
@@ -62,6 +64,7 @@ const TABLE: &[(&str, Method, Privilege)] = &[
     ("GetServiceInfo", ServiceInfo, Read),
     ("listLogins", ListLogins, Read),
     ("loginHistory", LoginHistory, Read),
+    ("getDeviceState", GetDeviceState, Read),
     ("forceLogout", ForceLogout, Operate),
     ("getPolicy", GetPolicy, Read),
     ("setPolicy", SetPolicy, Administer),

@@ -37,6 +37,7 @@ pub(crate) fn end_login(
     tx.set_last_user(&login.device.key(), &login.user)?;
     let mut event = NewEvent::for_login(now, kind, login, actor);
     event.detail = detail.map(str::to_string);
+    event.state = super::configuration::after_event(tx, login, false)?;
     tx.append_event(&event)?;
     Ok(())
 }

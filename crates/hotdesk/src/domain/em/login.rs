@@ -179,7 +179,9 @@ fn login_tx(
         }
     }
     tx.put_login(&login)?;
-    tx.append_event(&NewEvent::for_login(now, EventKind::Login, &login, actor))?;
+    let mut event = NewEvent::for_login(now, EventKind::Login, &login, actor);
+    event.state = super::configuration::after_event(tx, &login, true)?;
+    tx.append_event(&event)?;
     Ok(Ok(()))
 }
 

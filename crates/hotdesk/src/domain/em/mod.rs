@@ -2,6 +2,7 @@
 //! holds what they share: the store, the clock, the credential cache and the write limiter.
 
 mod auth;
+mod configuration;
 mod expiry;
 mod login;
 mod logout;
@@ -25,6 +26,7 @@ use super::secrets::{FailureThrottle, VerifiedCache};
 use super::store::{Store, run_read};
 
 pub use auth::Caller;
+pub(crate) use configuration::effective_profile;
 pub(crate) use expiry::{end_login, expire_due};
 pub(crate) use login::may_take;
 pub(crate) use origin::check_origin;

@@ -4,7 +4,7 @@ use hotdesk_proto::nbi::{self, Element, NbiError};
 
 use super::{Call, PAGE, Reply, instant, invalid, number, time};
 use crate::domain::admin::config::{HistoryRange, LoginFilter};
-use crate::domain::{Event, Login};
+use crate::domain::{EffectiveProfile, Event, Login};
 
 pub(super) async fn list(c: &Call<'_>) -> Result<Reply, NbiError> {
     let start = nbi::base(c.root)?.start_index.unwrap_or(0);
@@ -36,6 +36,58 @@ pub(super) async fn history(c: &Call<'_>) -> Result<Reply, NbiError> {
     let mut body = vec![Element::with_text("lastSeq", history.cursor.to_string())];
     body.extend(history.events.iter().map(event_element));
     Ok(Reply::of(body))
+}
+
+/// `<name>` of a device: `<deviceState>`, what it is configured with now.
+pub(super) async fn device_state(c: &Call<'_>) -> Result<Reply, NbiError> {
+    let name = super::required(c.root, "name")?.text.trim().to_string();
+    if name.is_empty() {
+        return Err(invalid("an empty device name"));
+    }
+    let (state, effective) = c.state.admin.device_state(c.session, &name).await?;
+    let mut e = Element::new("deviceState")
+        .field("device", state.device.name.as_str())
+        .field("emEnabled", state.device.em_enabled.to_string());
+    if let Some(m) = &state.device.model {
+        e = e.field("model", m.as_str());
+    }
+    if let Some(app) = state.login.as_ref().map(|l| l.app.as_str()) {
+        e = e.field("app", app);
+    }
+    e = configuration_fields(e, &effective);
+    if let Some(p) = &state.device.logout_profile {
+        e = e.field("logoutProfile", p.as_str());
+    }
+    if let Some(u) = &state.last_user {
+        e = e.field("lastUser", u.as_str());
+    }
+    Ok(Reply::of(vec![e]))
+}
+
+/// The fields of a configuration, in `<deviceState>` and in an event's `<state>`.
+fn configuration_fields(mut e: Element, c: &EffectiveProfile) -> Element {
+    e = e.field("loggedIn", c.user.is_some().to_string());
+    if let Some(u) = &c.user {
+        e = e.field("user", u.as_str());
+    }
+    if let Some(t) = c.logged_in_at {
+        e = e.field("loggedInAt", time(t));
+    }
+    if let Some(t) = c.deadline {
+        e = e.field("deadline", time(t));
+    }
+    if let Some(p) = &c.profile {
+        let mut profile = Element::new("profile").field("name", p.name.as_str());
+        if let Some(d) = &p.description {
+            profile = profile.field("description", d.as_str());
+        }
+        let mut lines = Element::new("lines");
+        for line in &p.lines {
+            lines = lines.child(Element::with_text("line", line.as_str()));
+        }
+        e = e.child(profile.child(lines));
+    }
+    e
 }
 
 pub(super) async fn force_logout(c: &Call<'_>) -> Result<Reply, NbiError> {
@@ -87,6 +139,9 @@ pub(crate) fn event_element(e: &Event) -> Element {
         if let Some(v) = value {
             out = out.field(name, v.as_str());
         }
+    }
+    if let Some(state) = &ev.state {
+        out = out.child(configuration_fields(Element::new("state"), state));
     }
     out
 }

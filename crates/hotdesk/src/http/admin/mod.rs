@@ -210,6 +210,7 @@ async fn dispatch(service: Service, method: Method, c: &Call<'_>) -> Result<Repl
         Method::ServiceInfo => Ok(service_info(c.state, service)),
         Method::ListLogins => logins::list(c).await,
         Method::LoginHistory => logins::history(c).await,
+        Method::GetDeviceState => logins::device_state(c).await,
         Method::ForceLogout => logins::force_logout(c).await,
         Method::GetPolicy => policy::get(c).await,
         Method::SetPolicy => policy::set(c).await,

@@ -80,7 +80,7 @@ fn known_fields(kind: EntityKind) -> &'static [&'static str] {
             "extension",
         ],
         EntityKind::DeviceProfile => &["name", "description", "lines"],
-        EntityKind::Device => &["name", "model", "emEnabled"],
+        EntityKind::Device => &["name", "model", "emEnabled", "logoutProfile"],
         EntityKind::Admin => &["username", "password", "role"],
     }
 }
@@ -176,6 +176,7 @@ fn patch_of(
             name,
             model: clearable("model")?,
             em_enabled: flag(f, "emEnabled")?,
+            logout_profile: clearable("logoutProfile")?,
         }),
         EntityKind::Admin => Patch::Admin(AdminPatch {
             username: name,
@@ -232,7 +233,11 @@ fn object_element(object: &Object) -> Element {
             if let Some(m) = &d.model {
                 e = e.field("model", m.as_str());
             }
-            e.field("emEnabled", d.em_enabled.to_string())
+            e = e.field("emEnabled", d.em_enabled.to_string());
+            if let Some(p) = &d.logout_profile {
+                e = e.field("logoutProfile", p.as_str());
+            }
+            e
         }
         Object::Admin(a) => Element::new("admin")
             .field("username", a.username.as_str())

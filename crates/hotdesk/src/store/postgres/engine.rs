@@ -94,10 +94,8 @@ impl<'a, 't> Pg<'a, 't> {
                 args![n],
             )?
             .get()?;
-        for (i, e) in std::mem::take(&mut self.events).iter().enumerate() {
-            outbox::insert_event(self, Some(last - n + 1 + i as i64), e)?;
-        }
-        Ok(())
+        let events = std::mem::take(&mut self.events);
+        outbox::insert_events(self, last - n + 1, &events)
     }
 }
 

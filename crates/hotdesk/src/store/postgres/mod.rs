@@ -493,6 +493,7 @@ mod tests {
                 name: "SEP1".into(),
                 model: Some("Cisco 8845".into()),
                 em_enabled: true,
+                logout_profile: None,
             })
             .map(Ok::<_, ()>)
         })
@@ -546,6 +547,7 @@ mod tests {
                 name: format!("SEP-TRY{attempts}").into(),
                 model: None,
                 em_enabled: true,
+                logout_profile: None,
             })?;
             if attempts < 3 {
                 return Err(StoreError::Conflict("deadlock detected".into()));

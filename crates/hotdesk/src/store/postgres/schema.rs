@@ -178,10 +178,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE user_profiles ADD CONSTRAINT user_profiles_profile
         FOREIGN KEY (profile_key) REFERENCES profiles(key);
     "#,
-    // 5: events by time, for a history with a time range and the dashboard's day of logins
-    // (as SQLite's migration 7).
+    // 5: events by time, a device's logout profile, the device's configuration in login and
+    // logout events (as SQLite's migration 7).
     r#"
     CREATE INDEX events_by_time ON events(at);
+    ALTER TABLE devices ADD COLUMN logout_profile TEXT;
+    ALTER TABLE devices ADD COLUMN logout_profile_key TEXT REFERENCES profiles(key);
+    CREATE INDEX devices_by_logout_profile ON devices(logout_profile_key)
+        WHERE logout_profile_key IS NOT NULL;
+    ALTER TABLE events ADD COLUMN state TEXT;
     "#,
 ];
 

@@ -103,14 +103,18 @@ impl<E: Engine> DirectoryTx for Sql<E> {
         let key = device.name.key();
         let created = !row_exists(&mut self.0, "devices", &key)?;
         self.0.execute(
-            "INSERT INTO devices (key, name, model, em_enabled) VALUES ($1, $2, $3, $4)
+            "INSERT INTO devices (key, name, model, em_enabled, logout_profile, logout_profile_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (key) DO UPDATE SET name = excluded.name, model = excluded.model,
-                 em_enabled = excluded.em_enabled",
+                 em_enabled = excluded.em_enabled, logout_profile = excluded.logout_profile,
+                 logout_profile_key = excluded.logout_profile_key",
             args![
                 &key,
                 &device.name,
                 device.model.as_deref(),
-                device.em_enabled
+                device.em_enabled,
+                device.logout_profile.as_ref(),
+                device.logout_profile.as_ref().map(|p| p.key()).as_ref(),
             ],
         )?;
         Ok(created)
@@ -195,6 +199,14 @@ impl<E: Engine> DirectoryTx for Sql<E> {
         self.0.query_map(
             "SELECT u.id FROM user_profiles p JOIN users u ON u.key = p.user_key
              WHERE p.profile_key = $1 ORDER BY u.key LIMIT $2",
+            args![profile, limit],
+            |mut r| r.get(),
+        )
+    }
+
+    fn profile_devices(&mut self, profile: &Key, limit: u32) -> StoreResult<Vec<String>> {
+        self.0.query_map(
+            "SELECT name FROM devices WHERE logout_profile_key = $1 ORDER BY key LIMIT $2",
             args![profile, limit],
             |mut r| r.get(),
         )

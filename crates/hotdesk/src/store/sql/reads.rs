@@ -55,7 +55,7 @@ pub(crate) fn device(
     key: &Key,
 ) -> StoreResult<Option<(Device, Option<String>)>> {
     c.query_opt(
-        "SELECT name, model, em_enabled, last_user FROM devices WHERE key = $1",
+        "SELECT name, model, em_enabled, logout_profile, last_user FROM devices WHERE key = $1",
         args![key],
     )?
     .map(|mut r| {
@@ -64,6 +64,7 @@ pub(crate) fn device(
                 name: r.get()?,
                 model: r.get()?,
                 em_enabled: r.get()?,
+                logout_profile: r.get()?,
             },
             r.get()?,
         ))
@@ -232,7 +233,8 @@ pub(crate) fn user_logins(
     c.query_map(&sql, args![user, live_after(live_at)], login)
 }
 
-const EVENTS: &str = r#"SELECT seq, at, kind, actor, device, "user", profile, detail FROM events"#;
+const EVENTS: &str =
+    r#"SELECT seq, at, kind, actor, device, "user", profile, detail, state FROM events"#;
 
 fn event_from(mut r: Row) -> StoreResult<Event> {
     Ok(Event {
@@ -245,6 +247,10 @@ fn event_from(mut r: Row) -> StoreResult<Event> {
             user: r.get()?,
             profile: r.get()?,
             detail: r.get()?,
+            state: r
+                .get::<Option<String>>()?
+                .map(|s| super::outbox::state_from(&s))
+                .transpose()?,
         },
     })
 }

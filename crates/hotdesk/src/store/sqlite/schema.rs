@@ -215,9 +215,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE user_profiles_new RENAME TO user_profiles;
     CREATE INDEX user_profiles_by_profile ON user_profiles(profile_key);
     "#,
-    // 7: events by time, for a history with a time range and the dashboard's day of logins.
+    // 7: events by time, for a history with a time range and the dashboard's day of logins; a
+    // device's logout profile (the name as provisioned, and its key for the foreign key); the
+    // device's configuration after a login or logout event, as JSON (sql/outbox.rs).
     r#"
     CREATE INDEX events_by_time ON events(at);
+    ALTER TABLE devices ADD COLUMN logout_profile TEXT;
+    ALTER TABLE devices ADD COLUMN logout_profile_key TEXT REFERENCES profiles(key);
+    CREATE INDEX devices_by_logout_profile ON devices(logout_profile_key)
+        WHERE logout_profile_key IS NOT NULL;
+    ALTER TABLE events ADD COLUMN state TEXT;
     "#,
 ];
 
