@@ -106,7 +106,7 @@ impl Metrics {
         );
         registry.register(
             "hotdesk_busy",
-            "EM writes refused with code 26 because too many were in flight",
+            "EM and phone writes refused with code 26 because too many were in flight",
             Counter::clone(&busy),
         );
         registry.register(
@@ -173,6 +173,9 @@ impl Metrics {
     /// A phone service request was answered with `code` (0: success).
     pub fn phone_request(&self, code: u16) {
         self.phone_requests.get_or_create(&Code { code }).inc();
+        if code == hotdesk_proto::ErrorCode::Busy.code() {
+            self.busy.inc();
+        }
     }
 
     /// An admin API method was answered with `code` (0: success).

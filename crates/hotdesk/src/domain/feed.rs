@@ -70,7 +70,9 @@ pub async fn run(store: Arc<dyn Store>, feed: Arc<Feed>, observe: Observer, stop
     let mut cursor = loop {
         match run_read(store.as_ref(), |r| r.last_event_seq()).await {
             Ok(seq) => break seq,
-            Err(e) => tracing::debug!(error = %e, "feed: store unavailable; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "event feed: the store does not answer; will retry")
+            }
         }
         if !wait().await {
             return;
@@ -93,7 +95,7 @@ pub async fn run(store: Arc<dyn Store>, feed: Arc<Feed>, observe: Observer, stop
                 events.len() == BATCH as usize
             }
             Err(e) => {
-                tracing::debug!(error = %e, "feed: store unavailable; will retry");
+                tracing::warn!(error = %e, "event feed: cannot read the events; will retry");
                 false
             }
         };

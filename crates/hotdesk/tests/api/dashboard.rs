@@ -476,3 +476,123 @@ async fn the_stream_needs_a_session() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn the_live_parts_of_the_page_do_not_keep_a_session_open() {
+    let app = spawn_app().await;
+    let admin = Browser::signed_in(&app, "admin", "change-me").await;
+    // A person who loads the page is active; the script's refreshes are not.
+    app.clock.advance(Duration::from_secs(10 * 60));
+    assert_eq!(admin.get("/ui/logins").await.status, 200);
+    assert_eq!(admin.get("/ui/chart").await.status, 200);
+    app.clock.advance(Duration::from_secs(6 * 60));
+    assert_eq!(admin.get("/ui/logins").await.status, 401);
+    let page = admin.get("/ui").await;
+    assert_eq!(page.location.as_deref(), Some("/ui/login"));
+}
+
+#[tokio::test]
+async fn a_form_posted_from_another_site_is_refused() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    let admin = Browser::signed_in(&app, "admin", "change-me").await;
+    let forced = |headers: &'static [(&'static str, &'static str)]| {
+        let admin = &admin;
+        async move {
+            let mut request = admin
+                .client
+                .post(admin.url("/ui/force-logout"))
+                .form(&[("device", "SEP003094C25B15")]);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            admin.send(request).await
+        }
+    };
+    let cross = forced(&[("sec-fetch-site", "cross-site")]).await;
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    let sibling = forced(&[("sec-fetch-site", "same-site")]).await;
+    assert_eq!(sibling.status, 403);
+    let elsewhere = forced(&[("origin", "http://evil.example")]).await;
+    assert_eq!(elsewhere.status, 403);
+    assert_eq!(rows(&admin.get("/ui").await.body), ["SEP003094C25B15 john"]);
+    let sign_in = Browser::new(&app)
+        .send(
+            Browser::new(&app)
+                .client
+                .post(format!("{}/ui/login", app.base))
+                .header("sec-fetch-site", "cross-site")
+                .form(&[("username", "admin"), ("password", "change-me")]),
+        )
+        .await;
+    assert_eq!(sign_in.status, 403);
+    assert!(sign_in.set_cookie.is_none());
+
+    // From the page itself.
+    let host = app.base.trim_start_matches("http://").to_string();
+    let origin = app.base.clone();
+    let done = admin
+        .send(
+            admin
+                .client
+                .post(admin.url("/ui/force-logout"))
+                .header("sec-fetch-site", "same-origin")
+                .header("origin", origin)
+                .header("host", host)
+                .form(&[("device", "SEP003094C25B15")]),
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+}
+
+#[tokio::test]
+async fn a_long_history_pages_on() {
+    let app = spawn_app().await;
+    for _ in 0..101 {
+        assert_eq!(
+            app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+            success()
+        );
+        assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
+    }
+    let admin = Browser::signed_in(&app, "admin", "change-me").await;
+    let first = admin.get("/ui/history?device=SEP003094C25B15").await;
+    assert_eq!(first.body.matches("<td>login</td>").count(), 100);
+    // The templates escape `/` too, as `&#x2f;`.
+    let next = first
+        .body
+        .replace("&#x2f;", "/")
+        .split("href=\"")
+        .find_map(|h| h.strip_prefix("/ui/history?"))
+        .and_then(|h| h.split('"').next())
+        .expect("a link to the later events")
+        .replace("&amp;", "&");
+    let second = admin.get(&format!("/ui/history?{next}")).await;
+    assert_eq!(second.body.matches("<td>login</td>").count(), 1);
+    assert_eq!(second.body.matches("<td>logout</td>").count(), 1);
+    assert!(!second.body.contains("id=\"next\""), "{}", second.body);
+}
+
+#[tokio::test]
+async fn a_stream_resumes_from_what_it_is_told_and_never_past_the_newest_event() {
+    let app = spawn_app().await;
+    let cookie = crate::configservice::session(&app, "admin", "change-me").await;
+    assert_eq!(
+        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
+        success()
+    );
+    let login = app.events().await.last().unwrap().seq;
+    // A Last-Event-ID that is no number: the page's own `after` counts.
+    let mut stream = Stream::open(&app, &cookie, Some("abc"), &(login - 1).to_string()).await;
+    let m = stream.next().await;
+    assert_eq!(m.id, Some(login.to_string()));
+    drop(stream);
+    // Past the newest (a database restored from an older copy): from the newest on.
+    let mut stream = Stream::open(&app, &cookie, Some("999999"), "0").await;
+    assert_eq!(app.em(&logout_xml("SEP003094C25B15")).await, success());
+    let m = stream.next().await;
+    assert_eq!(field(&m.data, "kind"), "logout");
+}

@@ -61,6 +61,9 @@ pub struct History {
     pub events: Vec<Event>,
     /// The number of the last event read, wanted or not: the next page starts after it.
     pub cursor: i64,
+    /// The call stopped before the end of the events (at `limit`, or at the most it reads in
+    /// one call): reading on from `cursor` may find more.
+    pub more: bool,
 }
 
 impl AdminService {
@@ -121,6 +124,7 @@ impl AdminService {
         let mut history = History {
             events: Vec::new(),
             cursor: range.after,
+            more: true,
         };
         for _ in 0..PAGES {
             let query = EventQuery {
@@ -142,6 +146,7 @@ impl AdminService {
                 }
             }
             if !full {
+                history.more = false;
                 break;
             }
         }

@@ -44,6 +44,45 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/ui/events", get(stream::events))
         .route("/ui/assets/{file}", get(assets::asset))
         .layer(axum::middleware::map_response(locked_down))
+        .layer(axum::middleware::from_fn(same_origin_posts))
+}
+
+/// A form may be posted from this server's own pages only. `SameSite=Strict` keeps the cookie
+/// from another site's posts, but not from a sibling subdomain's, and the sign-in form needs no
+/// cookie at all: what the browser says of where a POST comes from must be this origin.
+async fn same_origin_posts(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::POST && !from_here(request.headers()) {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "a form of another site cannot act here\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// `Sec-Fetch-Site` if the browser sends it, else `Origin` against `Host`; a client that sends
+/// neither (curl, an old browser) is not a browser on another site's page.
+fn from_here(headers: &axum::http::HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = text("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match (text("origin"), text("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }
 
 /// What a page may load and who may frame it: only this server, and nobody (a page with a

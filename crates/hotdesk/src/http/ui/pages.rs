@@ -250,18 +250,19 @@ pub(super) async fn dashboard(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let live = match live_context(&state, &session, &query).await {
-        Ok(v) => v,
-        Err(e) => return refused(e),
-    };
-    let (chart, recent) = match tokio::try_join!(
-        state.admin.logged_in_over_day(&session),
-        state.admin.recent_events(&session, 20),
-    ) {
+    // Where the live stream picks up is read first: an event that commits while the table is
+    // read is then in the stream, if not in the table.
+    let (recent, after) = match state.admin.recent_events(&session, 20).await {
         Ok(found) => found,
         Err(e) => return refused(e),
     };
-    let (recent, after) = recent;
+    let (live, chart) = match tokio::join!(
+        live_context(&state, &session, &query),
+        state.admin.logged_in_over_day(&session),
+    ) {
+        (Ok(live), Ok(chart)) => (live, chart),
+        (Err(e), _) | (_, Err(e)) => return refused(e),
+    };
     let feed: Vec<EventRow> = recent.iter().map(EventRow::from).collect();
     render(
         StatusCode::OK,
@@ -285,7 +286,13 @@ pub(super) async fn logins_fragment(
     headers: HeaderMap,
     Query(query): Query<TableQuery>,
 ) -> Response {
-    let session = match state.admin.session(as_cookie(&headers).as_deref()).await {
+    // Fetched by the page's script after events, not by the person: not activity, or a
+    // screen left open would keep its session for ever.
+    let session = match state
+        .admin
+        .peek_session(as_cookie(&headers).as_deref())
+        .await
+    {
         Ok(s) => s,
         Err(AdminError::NoSession | AdminError::InvalidSession) => {
             return (StatusCode::UNAUTHORIZED, "sign in again\n").into_response();
@@ -485,9 +492,8 @@ pub(super) async fn history(
         Err(e) => return refused(e),
     };
     let rows: Vec<EventRow> = found.events.iter().map(EventRow::from).collect();
-    // More to read: a full page, or a stop short of the newest event (the call reads a
-    // bounded number of events whether or not they match).
-    let more = rows.len() == HISTORY_PAGE as usize || found.cursor > after && rows.is_empty();
+    // More to read: the call stopped at the page's size or at the most it reads at once.
+    let more = found.more;
     let mut next = form_urlencoded::Serializer::new(String::new());
     for k in ["device", "user", "from", "to"] {
         if let Some(v) = get(k) {

@@ -7,8 +7,8 @@
 //! rendered), or at the newest event.
 //!
 //! The stream does not count as activity for the session (a screen left on would keep it
-//! open for ever), and it ends with a `signedOut` event once the session has expired or been
-//! closed, and when the server stops.
+//! open for ever): it ends with a `signedOut` event once the session has expired or been
+//! closed. It ends, and the browser reconnects elsewhere or later, when the server stops.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -47,22 +47,24 @@ pub(super) async fn events(
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
     super::super::log::record_admin(session.username.as_str());
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .or(query.get("after").map(String::as_str))
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|&n| n >= 0);
-    let after = match resume {
-        Some(n) => n,
-        None => match state.admin.recent_events(&session, 0).await {
-            Ok((_, newest)) => newest,
-            Err(AdminError::PermissionDenied(_)) => {
-                return (StatusCode::FORBIDDEN, "not allowed\n").into_response();
-            }
-            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
-        },
+    // The id the browser saw last, else the page's own starting point; a value that is not
+    // an event number counts as not given.
+    let number = |v: Option<&str>| {
+        v.and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|&n| n >= 0)
     };
+    let resume = number(headers.get("last-event-id").and_then(|v| v.to_str().ok()))
+        .or_else(|| number(query.get("after").map(String::as_str)));
+    let newest = match state.admin.recent_events(&session, 0).await {
+        Ok((_, newest)) => newest,
+        Err(AdminError::PermissionDenied(_)) => {
+            return (StatusCode::FORBIDDEN, "not allowed\n").into_response();
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    // Past the newest event (a database restored from an older copy): from the newest on,
+    // rather than silence until the numbers catch up.
+    let after = resume.map_or(newest, |n| n.min(newest));
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(follow(state, session, cookie, after, tx));
     axum::response::Sse::new(ReceiverStream::new(rx))
@@ -98,8 +100,11 @@ async fn follow(
             for event in &read.events {
                 let data = serde_json::to_string(&EventRow::from(event)).unwrap_or_default();
                 let sse = Sse::default().id(event.seq.to_string()).data(data);
-                if tx.send(Ok(sse)).await.is_err() {
-                    return;
+                // A browser that stops reading (a laptop put to sleep) must not hold up the
+                // server's shutdown.
+                tokio::select! {
+                    sent = tx.send(Ok(sse)) => if sent.is_err() { return },
+                    _ = closing.changed() => return,
                 }
             }
             cursor = read.cursor;

@@ -247,10 +247,13 @@ fn event_from(mut r: Row) -> StoreResult<Event> {
             user: r.get()?,
             profile: r.get()?,
             detail: r.get()?,
-            state: r
-                .get::<Option<String>>()?
-                .map(|s| super::outbox::state_from(&s))
-                .transpose()?,
+            // A state this build cannot read loses the state, not the event: the outbox must
+            // go on being read (history, streams, delivery) past it.
+            state: r.get::<Option<String>>()?.and_then(|s| {
+                super::outbox::state_from(&s)
+                    .inspect_err(|e| tracing::warn!(error = %e, "an event's state is left out"))
+                    .ok()
+            }),
         },
     })
 }

@@ -53,14 +53,40 @@
   };
   const soon = () => { if (!pending) pending = setTimeout(refresh, 150); };
 
-  const stream = new EventSource("/ui/events?after=" + encodeURIComponent(live.dataset.after || ""));
-  stream.onopen = () => { status.textContent = "live"; status.className = "status on"; };
-  stream.onerror = () => { status.textContent = "reconnecting…"; status.className = "status off"; };
-  stream.onmessage = (m) => {
-    try { show(JSON.parse(m.data)); } catch (_) { return; }
-    soon();
+  // The browser reconnects a dropped stream by itself, sending the last id it saw. A stream the
+  // server refused (the session ended while the network was down, the database did not answer)
+  // is closed for good: then ask again, from the last event seen, after a pause that grows.
+  let lastSeen = live.dataset.after || "";
+  let pause = 1000;
+  const connect = () => {
+    const stream = new EventSource("/ui/events?after=" + encodeURIComponent(lastSeen));
+    stream.onopen = () => {
+      pause = 1000;
+      status.textContent = "live";
+      status.className = "status on";
+      soon(); // what changed while away
+    };
+    stream.onerror = () => {
+      status.textContent = "reconnecting…";
+      status.className = "status off";
+      if (stream.readyState !== EventSource.CLOSED) return;
+      setTimeout(async () => {
+        try {
+          const r = await fetch("/ui/logins" + window.location.search, { credentials: "same-origin" });
+          if (r.status === 401) return signIn();
+        } catch (_) { /* still away */ }
+        connect();
+      }, pause);
+      pause = Math.min(pause * 2, 30000);
+    };
+    stream.onmessage = (m) => {
+      if (m.lastEventId) lastSeen = m.lastEventId;
+      try { show(JSON.parse(m.data)); } catch (_) { return; }
+      soon();
+    };
+    stream.addEventListener("signedOut", () => { stream.close(); signIn(); });
   };
-  stream.addEventListener("signedOut", () => { stream.close(); signIn(); });
+  connect();
 
   // Time moves the chart too, events or not.
   setInterval(refreshChart, 60000);
