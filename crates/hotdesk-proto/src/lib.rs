@@ -19,6 +19,7 @@
 //! assert!(matches!(op, Operation::Logout(ref l) if l.device_name == "SEP003094C25B15"));
 //! ```
 
+pub mod client;
 mod codes;
 pub mod dtd;
 mod encoding;

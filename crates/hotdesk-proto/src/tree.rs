@@ -373,7 +373,7 @@ fn append_text(stack: &mut [Element], text: &str) -> Result<(), TreeError> {
 /// Resolves `&name;`: only the five entities XML predefines and numeric character references.
 /// Every other name, including ones declared in a DOCTYPE's internal subset, is refused: that
 /// is what makes entity-expansion bombs harmless.
-fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, TreeError> {
+pub(crate) fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, TreeError> {
     match reference.resolve_char_ref() {
         Ok(Some(c)) if is_xml_char(c) => return Ok(c),
         Ok(Some(_)) | Err(_) => {
