@@ -43,6 +43,10 @@ enum Command {
     Backup(Backup),
     /// Delete events older than some days, except those a subscriber has not been sent yet.
     PruneEvents(PruneEvents),
+    /// A client of any EM service (hotdesk or Cisco Unified CM): log in, log out, ask who is
+    /// where. Exit status 0 done, 1 an EM failure, 2 no answer.
+    #[command(subcommand)]
+    Em(crate::client::EmCommand),
 }
 
 #[derive(Args)]
@@ -222,8 +226,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = match cli.command {
+        Command::Em(command) => return runtime.block_on(crate::client::run(command)),
+        other => other,
+    };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Serve(args) => serve(args).await,
             Command::Import(args) => import(args).await,
             Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
@@ -257,6 +265,8 @@ pub fn main() -> ExitCode {
                 println!("the database schema is up to date");
                 Ok(())
             }
+            // Answered above, with its own exit status.
+            Command::Em(_) => Ok(()),
         }
     });
     match result {

@@ -4,6 +4,7 @@
 //! [`domain::Clock`]; [`store`] holds the database backends; [`http`] is the wire.
 
 pub mod cli;
+pub mod client;
 pub mod domain;
 pub mod http;
 pub mod keyfile;

@@ -3,6 +3,7 @@
 //! `ManualClock`, and the real binary is started "later" with `--clock-start`.
 
 mod callbacks;
+mod client;
 mod cluster;
 mod concurrency;
 mod configservice;
