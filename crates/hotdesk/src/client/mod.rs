@@ -6,6 +6,8 @@
 //! message are printed), 2 when no answer could be had (connection, TLS, HTTP status, a body
 //! that is not an EM answer).
 
+pub mod bulk;
+
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,6 +38,9 @@ pub enum EmCommand {
     Profiles(UsersArgs),
     /// Whether these users exist on the service.
     CheckUser(UsersArgs),
+    /// One operation per row of a CSV file (`action,device,user,profile,minutes`), the rows
+    /// written back with `result,code,message`.
+    Bulk(bulk::BulkArgs),
 }
 
 /// Where and as whom.
@@ -205,8 +210,8 @@ pub fn servlet_url(server: &str) -> Result<String, Transport> {
     })
 }
 
-/// The request of a command.
-fn message(command: &EmCommand, app: &AppInfo) -> EmMessage {
+/// The request of a command (`bulk` has one per row).
+fn message(command: &EmCommand, app: &AppInfo) -> Option<EmMessage> {
     let request = |op| EmMessage::Request {
         app: app.clone(),
         op,
@@ -216,7 +221,7 @@ fn message(command: &EmCommand, app: &AppInfo) -> EmMessage {
         query,
         origin: Origin::default(),
     };
-    match command {
+    Some(match command {
         EmCommand::Login(a) => request(Operation::Login(Login {
             device_name: a.device.clone(),
             user_id: a.user.clone(),
@@ -247,7 +252,9 @@ fn message(command: &EmCommand, app: &AppInfo) -> EmMessage {
         EmCommand::CheckUser(a) => query(Query::CheckUser {
             user_ids: a.user.clone(),
         }),
-    }
+        // A request per row: bulk::run.
+        EmCommand::Bulk(_) => return None,
+    })
 }
 
 fn connection(command: &EmCommand) -> &Connection {
@@ -257,17 +264,24 @@ fn connection(command: &EmCommand) -> &Connection {
         EmCommand::LogoutAll(c) => c,
         EmCommand::Device(a) => &a.connection,
         EmCommand::User(a) | EmCommand::Profiles(a) | EmCommand::CheckUser(a) => &a.connection,
+        EmCommand::Bulk(a) => &a.connection,
     }
 }
 
 /// Run one `hotdesk em` command: print the answer, and say how it went in the exit status.
 pub async fn run(command: EmCommand) -> ExitCode {
+    if let EmCommand::Bulk(args) = command {
+        return bulk::run(args).await;
+    }
     let c = connection(&command);
     let client = match EmClient::new(c) {
         Ok(client) => client,
         Err(e) => return transport_failed(&e),
     };
-    let (raw, reply) = match client.send(&message(&command, client.app())).await {
+    let Some(message) = message(&command, client.app()) else {
+        return transport_failed(&Transport("no request to send".into()));
+    };
+    let (raw, reply) = match client.send(&message).await {
         Ok(answer) => answer,
         Err(e) => return transport_failed(&e),
     };

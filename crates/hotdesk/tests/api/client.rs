@@ -330,3 +330,84 @@ async fn against_cisco_s_documented_answers() {
         )
     );
 }
+
+/// A bulk file of 1,000 rows, good and bad: a result for every row, in the order of the file.
+#[tokio::test]
+async fn a_thousand_row_bulk_file_gets_a_result_for_every_row_in_order() {
+    let mut extra = String::new();
+    for i in 0..300 {
+        extra.push_str(&format!(
+            "[[users]]\nid = \"bulk{i:03}\"\nprofiles = [\"UserDevProf\"]\n\n[[devices]]\nname = \"SEPB{i:03}\"\n\n"
+        ));
+    }
+    let app = spawn_app_with(&extra).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.csv");
+    let mut text = String::from("action,device,user,profile,minutes\n");
+    // What each row should come back with: result and code.
+    let mut expected: Vec<(String, &str, &str)> = Vec::new();
+    let mut push = |row: String, result: &'static str, code: &'static str| {
+        text.push_str(&row);
+        text.push('\n');
+        expected.push((row, result, code));
+    };
+    for i in 0..300 {
+        push(format!("login,SEPB{i:03},bulk{i:03},,30"), "ok", "");
+    }
+    for i in 0..300 {
+        push(format!("status,SEPB{i:03},,,"), "ok", "");
+    }
+    for i in 0..150 {
+        // The device is taken by its own login above: 18.
+        push(format!("login,SEPB{i:03},john,,"), "failed", "18");
+    }
+    for i in 0..150 {
+        push(format!("logout,SEPB{i:03},,,"), "ok", "");
+    }
+    for i in 0..50 {
+        push(format!("logout,SEPNONE{i},,,"), "failed", "");
+        push(format!("dance,SEPB{i:03},,,"), "invalid", "");
+    }
+    assert_eq!(expected.len(), 1000);
+    std::fs::write(&file, &text).unwrap();
+
+    let run = em(
+        &app.base,
+        &["bulk", file.to_str().unwrap(), "--concurrency", "16"],
+        None,
+    )
+    .await;
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let mut lines = run.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("action,device,user,profile,minutes,result,code,message")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1000);
+    for (line, (row, result, code)) in rows.iter().zip(&expected) {
+        assert!(
+            line.starts_with(&format!("{row},{result},")),
+            "{line} for {row}"
+        );
+        if !code.is_empty() {
+            assert!(
+                line.starts_with(&format!("{row},{result},{code},")),
+                "{line}"
+            );
+        }
+    }
+    // A status row says who is on the device.
+    assert!(rows[300].ends_with(",ok,,bulk000"), "{}", rows[300]);
+    assert!(
+        run.stderr
+            .contains("1000 rows: 750 ok, 200 failed, 50 invalid, 0 without an answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        app.em(&device_query("SEPB299"))
+            .await
+            .contains("<userID>bulk299</userID>")
+    );
+}
