@@ -13,10 +13,18 @@ use anyhow::Context;
 
 const DEFAULT_DATABASE: &str = "sqlite://hotdesk-data/hotdesk.db";
 
+/// `hotdesk --version`: the release and the revision it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HOTDESK_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "hotdesk",
-    version,
+    version = VERSION,
     about = "An Extension Mobility service that speaks Cisco's EM API"
 )]
 struct Cli {
@@ -47,6 +55,25 @@ enum Command {
     /// where. Exit status 0 done, 1 an EM failure, 2 no answer.
     #[command(subcommand)]
     Em(crate::client::EmCommand),
+    /// Print the completions of this command for a shell, to install where the shell reads
+    /// them (README "Packaging").
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man -l -` or /usr/share/man/man1/hotdesk.1.
+    Man,
+    /// Ask a running server whether it is ready (GET /healthz): exit 0 if it is, 1 if not.
+    /// For a container's health check, which has no curl.
+    Health {
+        /// The server's base URL.
+        #[arg(
+            long,
+            env = "HOTDESK_HEALTH_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        url: String,
+    },
 }
 
 #[derive(Args)]
@@ -228,6 +255,28 @@ pub fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::Em(command) => return runtime.block_on(crate::client::run(command)),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "hotdesk",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            return match man.render(&mut std::io::stdout()) {
+                // `hotdesk man | head` closes the pipe early: not a failure.
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hotdesk: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Health { url } => return runtime.block_on(health(&url)),
         other => other,
     };
     let result = runtime.block_on(async {
@@ -265,14 +314,41 @@ pub fn main() -> ExitCode {
                 println!("the database schema is up to date");
                 Ok(())
             }
-            // Answered above, with its own exit status.
-            Command::Em(_) => Ok(()),
+            // Answered above, with their own exit status.
+            Command::Em(_)
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Health { .. } => Ok(()),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hotdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// GET `url`/healthz within 5 s: 0 when it answers 200.
+async fn health(url: &str) -> ExitCode {
+    let url = format!("{}/healthz", url.trim_end_matches('/'));
+    let answer = async {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?
+            .get(&url)
+            .send()
+            .await
+    };
+    match answer.await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("hotdesk: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hotdesk: {url}: {e}");
             ExitCode::FAILURE
         }
     }

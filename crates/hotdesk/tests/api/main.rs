@@ -15,6 +15,7 @@ mod helpers;
 mod nbi_session;
 mod one_path;
 mod operator;
+mod packaging;
 mod phone;
 mod phone_sim;
 mod process;
