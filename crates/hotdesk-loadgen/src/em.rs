@@ -1,5 +1,10 @@
 //! The EM documents we send and how we classify the answers.
 
+use hotdesk_proto::client::write_request;
+use hotdesk_proto::{
+    AppInfo, Credential, EmMessage, ExclusiveDuration, Login, Logout, Operation, Origin, Query,
+};
+
 use crate::directory::PROFILE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,43 +30,54 @@ impl Op {
     }
 }
 
-/// Builds the `xml` form field of each request.
+/// Builds the `xml` form field of each request, with hotdesk-proto's request writer: the
+/// documents a login application sends.
 pub struct Documents {
-    app_info: String,
+    app: AppInfo,
 }
 
 impl Documents {
     pub fn new(app: &str, certificate: &str) -> Self {
         Documents {
-            app_info: format!(
-                "<appInfo><appID>{}</appID><appCertificate>{}</appCertificate></appInfo>",
-                quick_xml::escape::escape(app),
-                quick_xml::escape::escape(certificate)
-            ),
+            app: AppInfo {
+                app_id: app.to_string(),
+                certificate: Credential::Plain(certificate.to_string()),
+            },
         }
     }
 
+    fn request(&self, op: Operation) -> String {
+        write_request(&EmMessage::Request {
+            app: self.app.clone(),
+            op,
+        })
+    }
+
     pub fn device_user_query(&self, device: &str) -> String {
-        format!(
-            "<query>{}<deviceUserQuery><deviceName>{device}</deviceName></deviceUserQuery></query>",
-            self.app_info
-        )
+        write_request(&EmMessage::Query {
+            app: self.app.clone(),
+            query: Query::DeviceUser {
+                device_names: vec![device.to_string()],
+            },
+            origin: Origin::default(),
+        })
     }
 
     pub fn login(&self, device: &str, user: &str) -> String {
-        format!(
-            "<request>{}<login><deviceName>{device}</deviceName><userID>{user}</userID>\
-             <deviceProfile>{PROFILE}</deviceProfile>\
-             <exclusiveDuration><time>60</time></exclusiveDuration></login></request>",
-            self.app_info
-        )
+        self.request(Operation::Login(Login {
+            device_name: device.to_string(),
+            user_id: user.to_string(),
+            device_profile: Some(PROFILE.to_string()),
+            exclusive_duration: Some(ExclusiveDuration::Minutes(60)),
+            origin: Origin::default(),
+        }))
     }
 
     pub fn logout(&self, device: &str) -> String {
-        format!(
-            "<request>{}<logout><deviceName>{device}</deviceName></logout></request>",
-            self.app_info
-        )
+        self.request(Operation::Logout(Logout {
+            device_name: device.to_string(),
+            origin: Origin::default(),
+        }))
     }
 }
 

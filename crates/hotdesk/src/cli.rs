@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::admin::AdminSettings;
+use crate::domain::directory_csv::{self, CsvKind};
 use crate::domain::{Clock, Role, SystemClock, Timestamp, directory};
 use crate::http::{Application, ServerOptions, shutdown_signal};
 use crate::store;
@@ -95,9 +96,16 @@ struct PruneEvents {
 
 #[derive(Args)]
 struct Export {
-    /// Write here instead of standard output.
-    #[arg(long, short)]
+    /// Write here instead of standard output (TOML).
+    #[arg(long, short, conflicts_with = "dir")]
     output: Option<std::path::PathBuf>,
+    /// `toml`, one file; or `csv`: users.csv, devices.csv and profiles.csv in DIR (the
+    /// applications, admins and policy are in the TOML file only).
+    #[arg(long, default_value = "toml", value_parser = ["toml", "csv"])]
+    format: String,
+    /// The folder of the CSV files (created if missing).
+    #[arg(required_if_eq("format", "csv"))]
+    dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     db: Database,
 }
@@ -229,8 +237,11 @@ fn init_logs(format: LogFormat) {
 
 #[derive(Args)]
 struct Import {
-    /// The directory file.
+    /// The directory file: TOML, or CSV (`users*.csv`, `devices*.csv`, `profiles*.csv`).
     file: std::path::PathBuf,
+    /// What a CSV file holds, when its name does not say (users, devices, profiles).
+    #[arg(long, value_parser = ["users", "devices", "profiles"])]
+    kind: Option<String>,
     #[command(flatten)]
     db: Database,
     #[command(flatten)]
@@ -286,7 +297,25 @@ pub fn main() -> ExitCode {
             Command::Admin(AdminCommand::Add(args)) => admin_add(args).await,
             Command::Export(args) => {
                 let store = open_for_command(&args.db.database).await?;
-                let text = directory::to_toml(&directory::export(store.as_ref()).await?);
+                let exported = directory::export(store.as_ref()).await?;
+                if let (Some(dir), "csv") = (&args.dir, args.format.as_str()) {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    for kind in CsvKind::ALL {
+                        let path = dir.join(format!("{}.csv", kind.name()));
+                        let text = directory_csv::write(&exported, kind)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        std::fs::write(&path, text)
+                            .with_context(|| format!("cannot write {}", path.display()))?;
+                        println!("wrote {}", path.display());
+                    }
+                    return Ok(());
+                }
+                anyhow::ensure!(
+                    args.dir.is_none(),
+                    "a folder is for --format csv; TOML goes to --output"
+                );
+                let text = directory::to_toml(&exported);
                 match &args.output {
                     Some(path) => std::fs::write(path, text)
                         .with_context(|| format!("cannot write {}", path.display()))?,
@@ -419,7 +448,18 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
 async fn import(args: Import) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let dir = directory::parse(&name, &text)?;
+    let csv_kind = match &args.kind {
+        Some(kind) => CsvKind::parse(kind),
+        None => CsvKind::of_file(&args.file),
+    };
+    let is_csv = name.to_ascii_lowercase().ends_with(".csv") || args.kind.is_some();
+    let dir = match csv_kind {
+        Some(kind) => directory_csv::parse(&name, kind, &text)?,
+        None if is_csv => anyhow::bail!(
+            "{name}: which kind of CSV file is it? Name it users*.csv, devices*.csv or profiles*.csv, or give --kind"
+        ),
+        None => directory::parse(&name, &text)?,
+    };
     let pin_key = args.key.load(&args.db.database)?;
     let store = open_for_command(&args.db.database).await?;
     let report =

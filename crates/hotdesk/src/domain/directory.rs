@@ -131,6 +131,14 @@ pub enum DirectoryError {
         column: usize,
         message: String,
     },
+    /// A CSV file's cell (or header) is not valid: `file: row N, column C: message`.
+    #[error("{file}: row {row}, column {column}: {message}")]
+    Cell {
+        file: String,
+        row: u64,
+        column: String,
+        message: String,
+    },
     /// The file parses but does not make sense (unknown profile, duplicate ID, bad policy).
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },

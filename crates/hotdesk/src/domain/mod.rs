@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod clock;
 pub mod directory;
+pub mod directory_csv;
 mod em;
 pub mod error;
 pub mod feed;
