@@ -179,14 +179,32 @@ pub fn login_xml(device: &str, user: &str, extra: &str) -> String {
     )
 }
 
+/// The app of [`APP`], for documents written with hotdesk-proto's request writer.
+fn app() -> hotdesk_proto::AppInfo {
+    hotdesk_proto::AppInfo {
+        app_id: "appid".into(),
+        certificate: hotdesk_proto::Credential::Plain("apppasswd".into()),
+    }
+}
+
 pub fn logout_xml(device: &str) -> String {
-    format!("<request>{APP}<logout><deviceName>{device}</deviceName></logout></request>")
+    hotdesk_proto::client::write_request(&hotdesk_proto::EmMessage::Request {
+        app: app(),
+        op: hotdesk_proto::Operation::Logout(hotdesk_proto::Logout {
+            device_name: device.into(),
+            origin: hotdesk_proto::Origin::default(),
+        }),
+    })
 }
 
 pub fn device_query(device: &str) -> String {
-    format!(
-        "<query>{APP}<deviceUserQuery><deviceName>{device}</deviceName></deviceUserQuery></query>"
-    )
+    hotdesk_proto::client::write_request(&hotdesk_proto::EmMessage::Query {
+        app: app(),
+        query: hotdesk_proto::Query::DeviceUser {
+            device_names: vec![device.into()],
+        },
+        origin: hotdesk_proto::Origin::default(),
+    })
 }
 
 impl TestApp {
