@@ -26,12 +26,14 @@ WORKDIR /var/lib/hotdesk
 ENV HOTDESK_LISTEN=0.0.0.0:8080 \
     HOTDESK_DATABASE=sqlite:///var/lib/hotdesk/hotdesk.db \
     HOTDESK_SECRET_KEY_FILE=/var/lib/hotdesk/secret.key \
-    HOTDESK_LOG_FORMAT=json
+    HOTDESK_LOG_FORMAT=json \
+    HOTDESK_HEALTH_URL=http://127.0.0.1:8080
 VOLUME ["/var/lib/hotdesk"]
 EXPOSE 8080
-# The image has no curl: the binary asks itself.
+# The image has no curl: the binary asks itself, at HOTDESK_HEALTH_URL (change it with the
+# port of HOTDESK_LISTEN). A bind mount for /var/lib/hotdesk must be writable by uid 10001.
 HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=3 \
-  CMD ["/usr/bin/hotdesk", "health", "--url", "http://127.0.0.1:8080"]
+  CMD ["/usr/bin/hotdesk", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/hotdesk"]
 CMD ["serve"]

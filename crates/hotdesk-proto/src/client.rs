@@ -86,7 +86,7 @@ pub fn write_request(message: &EmMessage) -> String {
                 Operation::Login(l) => {
                     out.push_str("<login>");
                     field(&mut out, "deviceName", &l.device_name);
-                    field(&mut out, "userID", &encode_user_id(&l.user_id));
+                    field(&mut out, "userID", &request_user_id(&l.user_id));
                     if let Some(p) = &l.device_profile {
                         field(&mut out, "deviceProfile", p);
                     }
@@ -139,7 +139,7 @@ pub fn write_request(message: &EmMessage) -> String {
             let _ = write!(out, "<{tag}>");
             for name in names {
                 match users {
-                    true => field(&mut out, child, &encode_user_id(name)),
+                    true => field(&mut out, child, &request_user_id(name)),
                     false => field(&mut out, child, name),
                 }
             }
@@ -149,6 +149,19 @@ pub fn write_request(message: &EmMessage) -> String {
         }
     }
     out
+}
+
+/// A user ID as a request carries it: percent-encoded as Cisco's examples show (`em%40cisco.com`),
+/// a space as `%20`. (Java's URLEncoder, which encodes the answers, writes a space as `+`; a
+/// service's request decoder may keep a `+` as a plus, but every one decodes `%20`.)
+fn request_user_id(id: &str) -> String {
+    // `encode_user_id` has already written a literal `+` as `%2B`: what `+` is left was a space.
+    encode_user_id(id).replace('+', "%20")
+}
+
+/// A user ID as an answer carries it, encoded by Java's URLEncoder: `+` is a space.
+fn answer_user_id(id: &str) -> String {
+    decode_user_id(&id.replace('+', " "))
 }
 
 fn app_info(out: &mut String, app: &AppInfo) {
@@ -307,7 +320,7 @@ pub fn read_response(xml: &str) -> Result<EmReply, ReadError> {
     let items = |name: &'static str| body.children.iter().filter(move |c| c.name == name);
     let user_of = |n: &Node| {
         n.attribute("id")
-            .map(decode_user_id)
+            .map(answer_user_id)
             .ok_or_else(|| bad("a <user> without its id"))
     };
     Ok(match body.name.as_str() {
@@ -332,18 +345,9 @@ pub fn read_response(xml: &str) -> Result<EmReply, ReadError> {
                     if d.child("doesNotExist").is_some() {
                         return Ok(DeviceUserResult::DoesNotExist { name });
                     }
-                    // userID|none, then lastlogin|none, then emccDevice: by position.
-                    let mut slots = d
-                        .children
-                        .iter()
-                        .filter(|c| matches!(c.name.as_str(), "userID" | "lastlogin" | "none"));
-                    let mut user = || {
-                        slots
-                            .next()
-                            .filter(|c| c.name != "none")
-                            .map(|c| decode_user_id(c.text.trim()))
-                    };
-                    let (user, last_login) = (user(), user());
+                    // By name: a <none/> stands for either, and an answer may hold either alone.
+                    let named = |tag: &str| d.child(tag).map(|c| answer_user_id(c.text.trim()));
+                    let (user, last_login) = (named("userID"), named("lastlogin"));
                     let emcc = d
                         .child("emccDevice")
                         .is_some_and(|e| e.text.trim().eq_ignore_ascii_case("yes"));
@@ -489,7 +493,7 @@ mod tests {
             EmMessage::Query {
                 app: app(),
                 query: Query::UserDevices {
-                    user_ids: vec!["em@cisco.com".into()],
+                    user_ids: vec!["em@cisco.com".into(), "John Smith".into(), "a+b".into()],
                 },
                 origin: Origin::default(),
             },
@@ -547,7 +551,7 @@ mod tests {
                     devices: UserDevices::None,
                 },
                 UserDevicesResult {
-                    user_id: "x".into(),
+                    user_id: "John Smith+1".into(),
                     devices: UserDevices::DoesNotExist,
                 },
             ]),

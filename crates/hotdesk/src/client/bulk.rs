@@ -3,6 +3,9 @@
 //!
 //! A row is `action,device,user,profile,minutes`: `login` (user required; profile and minutes
 //! optional, minutes a number or `indefinite`), `logout`, or `status` (who is on the device).
+//! Rows run `--concurrency` at a time, except that a row naming the device or the user of a row
+//! still in flight waits for it, so the rows of one phone or one person happen in file order;
+//! a row the service answers with code 26 (busy) is tried again a few times.
 //! A header row (its first field `action`) is kept, with the three column names appended. One
 //! row's failure never stops the others: each gets its own result:
 //! - `ok`: done (`status`: the message says who is logged in, or `nobody`);
@@ -18,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use futures_util::StreamExt;
+use futures_util::StreamExt as _;
 use hotdesk_proto::client::EmReply;
 use hotdesk_proto::{
     DeviceUserResult, EmMessage, ExclusiveDuration, Login, Logout, Operation, Origin, Query,
@@ -32,7 +35,8 @@ pub struct BulkArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub connection: Connection,
-    /// Rows in flight at once.
+    /// Rows in flight at once. Unified CM's "Maximum Concurrent Requests" is 5 by default:
+    /// past it, code 26, which is tried again a few times; lower this against a busy one.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
 }
@@ -115,13 +119,26 @@ fn request(row: &csv::StringRecord, client: &EmClient) -> Result<EmMessage, Stri
     })
 }
 
-/// Send one row and say how it went.
+/// Pauses before each new try of a row the service answered with code 26 (busy).
+const BUSY_RETRIES: [u64; 3] = [250, 1000, 3000];
+
+/// Send one row and say how it went; a busy service is asked again, a few times.
 async fn one(client: &EmClient, row: &csv::StringRecord) -> Outcome {
     let message = match request(row, client) {
         Ok(m) => m,
         Err(why) => return Outcome::invalid(why),
     };
-    match client.send(&message).await {
+    let mut answer = client.send(&message).await;
+    for pause in BUSY_RETRIES {
+        match &answer {
+            Ok((_, EmReply::Failure { code: Some(26), .. })) => {
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                answer = client.send(&message).await;
+            }
+            _ => break,
+        }
+    }
+    match answer {
         Err(e) => Outcome {
             result: "error",
             code: None,
@@ -183,6 +200,7 @@ pub async fn run(args: BulkArgs) -> ExitCode {
         r.get(0)
             .is_some_and(|a| a.trim().eq_ignore_ascii_case("action"))
     });
+    let columns = rows.first().map_or(0, |r| r.len());
     if header {
         let mut names = rows.remove(0);
         names.extend(["result", "code", "message"]);
@@ -194,28 +212,74 @@ pub async fn run(args: BulkArgs) -> ExitCode {
         true => indicatif::ProgressBar::new(rows.len() as u64),
         false => indicatif::ProgressBar::hidden(),
     };
+    // Spreadsheets leave rows of empty cells behind: not rows.
+    rows.retain(|r| r.iter().any(|c| !c.trim().is_empty()));
+    // Every row as wide as the header (or the five columns), so that the results stand under
+    // their own column names whatever the row left out.
+    let width = if header { columns } else { 5 };
+    for row in &mut rows {
+        while row.len() < width {
+            row.push_field("");
+        }
+    }
     let (mut ok, mut failed, mut invalid, mut error) = (0u64, 0u64, 0u64, 0u64);
-    // `buffered` runs up to `concurrency` rows at once and yields their outcomes in the
-    // order of the rows, whatever order the answers come in.
-    let mut outcomes = futures_util::stream::iter(rows.iter())
-        .map(|row| one(&client, row))
-        .buffered(args.concurrency as usize);
-    let mut index = 0;
-    while let Some(outcome) = outcomes.next().await {
-        let mut record = rows[index].clone();
-        index += 1;
-        match outcome.result {
-            "ok" => ok += 1,
-            "failed" => failed += 1,
-            "invalid" => invalid += 1,
-            _ => error += 1,
+    // Rows run `concurrency` at a time, but a row that names a device or a user of a row still
+    // in flight waits for it: a file's logout then login of one phone happen in that order.
+    // Outcomes are written in the order of the rows, each as soon as those before it are.
+    let keys = |r: &csv::StringRecord| -> [Option<String>; 2] {
+        let key = |i: usize| {
+            r.get(i)
+                .map(|v| v.trim().to_lowercase())
+                .filter(|v| !v.is_empty())
+        };
+        [
+            key(1).map(|d| format!("d:{d}")),
+            key(2).map(|u| format!("u:{u}")),
+        ]
+    };
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    let mut busy: Vec<(usize, [Option<String>; 2])> = Vec::new();
+    let (mut next, mut written) = (0, 0);
+    while written < rows.len() {
+        let blocked = |i: usize, busy: &[(usize, [Option<String>; 2])]| {
+            let mine = keys(&rows[i]);
+            busy.iter().any(|(_, theirs)| {
+                mine.iter()
+                    .flatten()
+                    .any(|k| theirs.iter().flatten().any(|t| t == k))
+            })
+        };
+        while next < rows.len()
+            && running.len() < args.concurrency as usize
+            && !blocked(next, &busy)
+        {
+            let (client, row, index) = (&client, &rows[next], next);
+            busy.push((index, keys(row)));
+            running.push(async move { (index, one(client, row).await) });
+            next += 1;
         }
-        let code = outcome.code.map(|c| c.to_string()).unwrap_or_default();
-        record.extend([outcome.result, code.as_str(), outcome.message.as_str()]);
-        if let Err(e) = out.write_record(&record) {
-            return fail(format!("cannot write: {e}"));
+        let Some((index, outcome)) = running.next().await else {
+            break;
+        };
+        busy.retain(|(i, _)| *i != index);
+        outcomes[index] = Some(outcome);
+        while let Some(Some(outcome)) = outcomes.get(written) {
+            let mut record = rows[written].clone();
+            match outcome.result {
+                "ok" => ok += 1,
+                "failed" => failed += 1,
+                "invalid" => invalid += 1,
+                _ => error += 1,
+            }
+            let code = outcome.code.map(|c| c.to_string()).unwrap_or_default();
+            record.extend([outcome.result, code.as_str(), outcome.message.as_str()]);
+            if let Err(e) = out.write_record(&record) {
+                return fail(format!("cannot write: {e}"));
+            }
+            progress.inc(1);
+            written += 1;
         }
-        progress.inc(1);
     }
     progress.finish_and_clear();
     if let Err(e) = out.flush() {

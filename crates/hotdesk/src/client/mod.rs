@@ -142,8 +142,11 @@ impl EmClient {
             }
             given => given.to_string(),
         };
+        // No redirects: a redirected POST would carry the certificate wherever it points
+        // (plain HTTP included), or turn into a GET without the document.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(c.timeout))
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(c.insecure)
             .build()
             .map_err(|e| Transport(format!("cannot set up HTTPS: {e}")))?;
@@ -171,7 +174,18 @@ impl EmClient {
             .await
             .map_err(|e| Transport(describe(&e)))?;
         let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
         let text = response.text().await.map_err(|e| Transport(describe(&e)))?;
+        if status.is_redirection() {
+            return Err(Transport(format!(
+                "the service answered HTTP {status}, to {}: give that URL as --server",
+                location.as_deref().unwrap_or("(no Location)")
+            )));
+        }
         if !status.is_success() {
             return Err(Transport(format!("the service answered HTTP {status}")));
         }

@@ -87,12 +87,21 @@ impl Row<'_> {
         }
     }
 
-    /// A text cell; an empty one is not given.
+    /// A text cell, without the spaces around it; an empty one is not given.
     fn text(&self, column: &str) -> Option<String> {
         self.cells
             .iter()
             .find(|(c, _)| *c == column)
             .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A secret's cell as written: a space in a password is part of it.
+    fn secret(&self, column: &str) -> Option<String> {
+        self.cells
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, v)| v.to_string())
             .filter(|v| !v.is_empty())
     }
 
@@ -184,10 +193,12 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
         let row = Row {
             file,
             line,
+            // A row shorter than the header has empty cells at its end, as the same row
+            // with its trailing commas would.
             cells: columns
                 .iter()
-                .zip(record.iter())
-                .map(|(c, v)| (*c, v.to_string()))
+                .enumerate()
+                .map(|(i, c)| (*c, record.get(i).unwrap_or("").to_string()))
                 .collect(),
             kind,
         };
@@ -202,7 +213,7 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
                 id: row.key()?,
                 name: row.text("name"),
                 pin: row.text("pin"),
-                password: row.text("password"),
+                password: row.secret("password"),
                 extension: row.text("extension"),
                 profiles: list("profiles"),
                 max_login_minutes: row
@@ -376,5 +387,24 @@ mod tests {
             Some(&["DPJOHNIPC".to_string(), "UserDevProf".to_string()][..])
         );
         assert_eq!(dir.users[0].name, None);
+        // A short row's missing cells are empty: its list column is the empty list.
+        let short = parse(
+            "u.csv",
+            CsvKind::Users,
+            "id,name,profiles
+ann
+",
+        )
+        .unwrap();
+        assert_eq!(short.users[0].profiles.as_deref(), Some(&[][..]));
+        let spaced = parse(
+            "u.csv",
+            CsvKind::Users,
+            "id,password
+ann, two words 
+",
+        )
+        .unwrap();
+        assert_eq!(spaced.users[0].password.as_deref(), Some(" two words "));
     }
 }

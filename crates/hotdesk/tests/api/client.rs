@@ -411,3 +411,37 @@ async fn a_thousand_row_bulk_file_gets_a_result_for_every_row_in_order() {
             .contains("<userID>bulk299</userID>")
     );
 }
+
+/// Rows of one phone or one person run in the order of the file, however many run at once.
+#[tokio::test]
+async fn rows_of_one_device_or_user_run_in_file_order() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.csv");
+    let mut text = String::from("action,device,user\n");
+    for _ in 0..10 {
+        text.push_str("login,SEP003094C25B15,john\nlogout,SEP003094C25B15\n");
+    }
+    text.push_str(
+        "login,SEP402CF4915265,john\nstatus,SEP402CF4915265\nlogout,SEP402CF4915265\n,,\n",
+    );
+    std::fs::write(&file, &text).unwrap();
+    let run = em(
+        &app.base,
+        &["bulk", file.to_str().unwrap(), "--concurrency", "16"],
+        None,
+    )
+    .await;
+    assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(rows[0], "action,device,user,result,code,message");
+    assert_eq!(rows.len(), 24, "the blank row is left out: {}", run.stdout);
+    // A short row is padded to the header: the results stand under their own names.
+    assert_eq!(rows[2], "logout,SEP003094C25B15,,ok,,");
+    assert_eq!(rows[22], "status,SEP402CF4915265,,ok,,john");
+    assert!(
+        rows[1..].iter().all(|r| r.contains(",ok,")),
+        "{}",
+        run.stdout
+    );
+}
