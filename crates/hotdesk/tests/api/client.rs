@@ -247,6 +247,18 @@ async fn against_cisco_s_documented_answers() {
          </error></failure></response>",
         // The DTD's failure: a message, no code.
         "<response><failure><errorMessage>Device is not found</errorMessage></failure></response>",
+        // DevNet's device profiles of em@cisco.com, Informix booleans.
+        "<response><deviceProfileResults>\n  <user id=\"em%40cisco.com\">\n    \
+         <deviceProfile><deviceProfileName>EM-SCCP-Profile-7970</deviceProfileName>\
+         <isDefaultDeviceProfile>f</isDefaultDeviceProfile></deviceProfile>\n    \
+         <deviceProfile><deviceProfileName>EM-SCCP-7975-Profile</deviceProfileName>\
+         <isDefaultDeviceProfile>f</isDefaultDeviceProfile></deviceProfile>\n  </user>\n\
+         </deviceProfileResults></response>",
+        // EMApp's checkUser, as traced.
+        "<response><checkUserResults><user id=\"EMuser\"><exists>EMuser</exists></user></checkUserResults></response>",
+        // A user that exists, logged in nowhere; one that does not.
+        "<response><userDevicesResults><user id=\"John+Smith\"><none/></user>\
+         <user id=\"ghost\"><doesNotExist/></user></userDevicesResults></response>",
     ])
     .await;
     let device = em(&base, &["device", "--device", "test_secure"], None).await;
@@ -302,9 +314,42 @@ async fn against_cisco_s_documented_answers() {
         old.stderr
     );
 
+    let profiles = em(&base, &["profiles", "--user", "em@cisco.com"], None).await;
+    assert_eq!(
+        (profiles.status, profiles.stdout.as_str()),
+        (
+            0,
+            "USER          PROFILE               DEFAULT\n\
+             em@cisco.com  EM-SCCP-Profile-7970  no\n\
+             em@cisco.com  EM-SCCP-7975-Profile  no\n"
+        )
+    );
+    let check = em(&base, &["check-user", "--user", "EMuser"], None).await;
+    assert_eq!(
+        (check.status, check.stdout.as_str()),
+        (0, "USER    EXISTS\nEMuser  yes\n")
+    );
+    let spaced = em(
+        &base,
+        &["user", "--user", "John Smith", "--user", "ghost"],
+        None,
+    )
+    .await;
+    assert_eq!(
+        spaced.stdout,
+        "USER        DEVICES\nJohn Smith  -\nghost       (no such user)\n"
+    );
+
     // What the client sent: Cisco's documented documents.
     let sent = sent.await.unwrap();
     let app = "<appInfo><appID>appid</appID><appCertificate>apppasswd</appCertificate></appInfo>";
+    assert_eq!(
+        sent[8],
+        format!(
+            "<query>{app}<userDevicesQuery><userID>John%20Smith</userID><userID>ghost</userID>\
+             </userDevicesQuery></query>"
+        )
+    );
     assert_eq!(
         sent[0],
         format!(
