@@ -4,7 +4,8 @@
 //! A row is `action,device,user,profile,minutes`: `login` (user required; profile and minutes
 //! optional, minutes a number or `indefinite`), `logout`, or `status` (who is on the device).
 //! Rows run `--concurrency` at a time, except that a row naming the device or the user of a row
-//! still in flight waits for it, so the rows of one phone or one person happen in file order;
+//! still in flight waits for it, so the rows of one phone or one person happen in file order (a
+//! logout, whose user is whoever is on the device, counts as naming every user for logins);
 //! a row the service answers with code 26 (busy) is tried again a few times.
 //! A header row (its first field `action`) is kept, with the three column names appended. One
 //! row's failure never stops the others: each gets its own result:
@@ -119,6 +120,9 @@ fn request(row: &csv::StringRecord, client: &EmClient) -> Result<EmMessage, Stri
     })
 }
 
+/// The user key of a logout row: whoever is on its device.
+const ANY_USER: &str = "u:*";
+
 /// Pauses before each new try of a row the service answered with code 26 (busy).
 const BUSY_RETRIES: [u64; 3] = [250, 1000, 3000];
 
@@ -225,6 +229,8 @@ pub async fn run(args: BulkArgs) -> ExitCode {
     let (mut ok, mut failed, mut invalid, mut error) = (0u64, 0u64, 0u64, 0u64);
     // Rows run `concurrency` at a time, but a row that names a device or a user of a row still
     // in flight waits for it: a file's logout then login of one phone happen in that order.
+    // A logout names no user, yet frees whoever was on the device: it stands for any user, so
+    // a login waits for the logouts before it (and a logout for the logins before it).
     // Outcomes are written in the order of the rows, each as soon as those before it are.
     let keys = |r: &csv::StringRecord| -> [Option<String>; 2] {
         let key = |i: usize| {
@@ -232,10 +238,14 @@ pub async fn run(args: BulkArgs) -> ExitCode {
                 .map(|v| v.trim().to_lowercase())
                 .filter(|v| !v.is_empty())
         };
-        [
-            key(1).map(|d| format!("d:{d}")),
-            key(2).map(|u| format!("u:{u}")),
-        ]
+        let user = match key(0).as_deref() {
+            Some("logout") => Some(ANY_USER.to_string()),
+            _ => key(2).map(|u| format!("u:{u}")),
+        };
+        [key(1).map(|d| format!("d:{d}")), user]
+    };
+    let clash = |a: &str, b: &str| {
+        a == b || (a == ANY_USER && b.starts_with("u:")) || (b == ANY_USER && a.starts_with("u:"))
     };
     let mut outcomes: Vec<Option<Outcome>> = vec![None; rows.len()];
     let mut running = futures_util::stream::FuturesUnordered::new();
@@ -247,7 +257,7 @@ pub async fn run(args: BulkArgs) -> ExitCode {
             busy.iter().any(|(_, theirs)| {
                 mine.iter()
                     .flatten()
-                    .any(|k| theirs.iter().flatten().any(|t| t == k))
+                    .any(|k| theirs.iter().flatten().any(|t| clash(k, t)))
             })
         };
         while next < rows.len()
