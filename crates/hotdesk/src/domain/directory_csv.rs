@@ -89,10 +89,8 @@ impl Row<'_> {
 
     /// A text cell, without the spaces around it; an empty one is not given.
     fn text(&self, column: &str) -> Option<String> {
-        self.cells
-            .iter()
-            .find(|(c, _)| *c == column)
-            .map(|(_, v)| v.trim().to_string())
+        self.secret(column)
+            .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     }
 

@@ -4,7 +4,8 @@ use crate::helpers::*;
 use crate::nbi_session::{Answer, call, login_body};
 use std::time::{Duration, UNIX_EPOCH};
 
-const ACCOUNTS: &str = r#"
+/// An operator and an auditor beside the demo's admin.
+pub const ACCOUNTS: &str = r#"
 [[admins]]
 username = "ops"
 password = "ops-pw"

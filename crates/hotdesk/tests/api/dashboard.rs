@@ -6,17 +6,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-const ACCOUNTS: &str = r#"
-[[admins]]
-username = "ops"
-password = "ops-pw"
-role = "operator"
-
-[[admins]]
-username = "audit"
-password = "audit-pw"
-role = "auditor"
-"#;
+use crate::configservice::ACCOUNTS;
 
 /// A browser: no redirects followed (the tests look at them), one session cookie.
 struct Browser<'a> {

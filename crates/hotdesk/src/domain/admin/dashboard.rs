@@ -146,6 +146,12 @@ impl AdminService {
         })
     }
 
+    /// The number of the newest event of any kind: where a live stream picks up.
+    pub async fn newest_event(&self, session: &AdminSession) -> Result<i64, AdminError> {
+        require(session, Method::LoginHistory)?;
+        Ok(run_read(self.store.as_ref(), |r| r.last_event_seq()).await?)
+    }
+
     /// The newest `n` events of the live view, newest first, and the number of the newest event
     /// of any kind (where a live stream picks up).
     pub async fn recent_events(

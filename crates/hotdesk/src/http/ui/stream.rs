@@ -55,8 +55,8 @@ pub(super) async fn events(
     };
     let resume = number(headers.get("last-event-id").and_then(|v| v.to_str().ok()))
         .or_else(|| number(query.get("after").map(String::as_str)));
-    let newest = match state.admin.recent_events(&session, 0).await {
-        Ok((_, newest)) => newest,
+    let newest = match state.admin.newest_event(&session).await {
+        Ok(newest) => newest,
         Err(AdminError::PermissionDenied(_)) => {
             return (StatusCode::FORBIDDEN, "not allowed\n").into_response();
         }

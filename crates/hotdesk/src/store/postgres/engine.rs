@@ -95,7 +95,7 @@ impl<'a, 't> Pg<'a, 't> {
             )?
             .get()?;
         let events = std::mem::take(&mut self.events);
-        outbox::insert_events(self, last - n + 1, &events)
+        outbox::insert_events(self, Some(last - n + 1), &events)
     }
 }
 

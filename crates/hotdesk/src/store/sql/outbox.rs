@@ -28,36 +28,19 @@ impl<E: Engine> OutboxTx for Sql<E> {
     }
 }
 
-/// The statement that writes one event with its number, `$1` to `$9`.
-pub(crate) const INSERT_EVENT: &str = r#"INSERT INTO events (seq, at, kind, actor, device, "user", profile, detail, state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#;
+/// The columns of an event row, in the order [`insert_events`] binds them.
+const EVENT_COLUMNS: &str = r#"seq, at, kind, actor, device, "user", profile, detail, state"#;
+const COLUMNS: usize = 9;
 
-/// Write `event` as number `seq` (`None`: the engine numbers it).
-pub(crate) fn insert_event(c: &mut impl Conn, seq: Option<i64>, e: &NewEvent) -> StoreResult<()> {
-    let state = e.state.as_ref().map(state_json);
-    c.execute(
-        INSERT_EVENT,
-        args![
-            seq,
-            e.at,
-            e.kind.as_str(),
-            e.actor.as_deref(),
-            e.device.as_deref(),
-            e.user.as_deref(),
-            e.profile.as_deref(),
-            e.detail.as_deref(),
-            state.as_deref(),
-        ],
-    )?;
-    Ok(())
-}
-
-/// Write `events` numbered from `first` on, in one statement per chunk of a few fixed sizes
-/// (so that each connection prepares at most three texts): a logoutAll of thousands of logins
-/// is tens of round trips, not thousands.
-pub(crate) fn insert_events(c: &mut impl Conn, first: i64, events: &[NewEvent]) -> StoreResult<()> {
+/// Write `events` numbered from `first` on (`None`: the engine numbers them), in one statement
+/// per chunk of a few fixed sizes (so that each connection prepares at most three texts): a
+/// logoutAll of thousands of logins is tens of round trips, not thousands.
+pub(crate) fn insert_events(
+    c: &mut impl Conn,
+    first: Option<i64>,
+    events: &[NewEvent],
+) -> StoreResult<()> {
     const CHUNKS: [usize; 3] = [256, 16, 1];
-    const COLUMNS: usize = 9;
     let states: Vec<Option<String>> = events
         .iter()
         .map(|e| e.state.as_ref().map(state_json))
@@ -74,14 +57,13 @@ pub(crate) fn insert_events(c: &mut impl Conn, first: i64, events: &[NewEvent]) 
                 })
                 .collect();
             let sql = format!(
-                r#"INSERT INTO events (seq, at, kind, actor, device, "user", profile, detail, state)
-                   VALUES {}"#,
+                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
                 rows.join(", ")
             );
             let mut values = Vec::with_capacity(size * COLUMNS);
             for (i, e) in events[done..done + size].iter().enumerate() {
                 values.extend_from_slice(args![
-                    first + (done + i) as i64,
+                    first.map(|f| f + (done + i) as i64),
                     e.at,
                     e.kind.as_str(),
                     e.actor.as_deref(),

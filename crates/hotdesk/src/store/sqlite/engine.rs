@@ -93,7 +93,7 @@ impl Engine for Lite<'_> {
     /// One writer commits one batch at a time, so AUTOINCREMENT already follows commit order;
     /// a rolled-back job returns its numbers with its savepoint.
     fn append_event(&mut self, event: &NewEvent) -> StoreResult<()> {
-        outbox::insert_event(self, None, event)
+        outbox::insert_events(self, None, std::slice::from_ref(event))
     }
 
     fn last_event_seq(&mut self) -> StoreResult<i64> {
