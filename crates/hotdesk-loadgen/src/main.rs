@@ -22,8 +22,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The longest run allowed, in seconds.
 pub const MAX_DURATION_SECS: u64 = 300;
-/// Device and user names carry five digits.
-pub const MAX_ENTITIES: u32 = 100_000;
+/// Device and user names carry five digits (more past 99,999).
+pub const MAX_ENTITIES: u32 = 1_000_000;
 
 #[derive(Parser)]
 #[command(

@@ -26,7 +26,7 @@ pub use model::*;
 pub use store::{
     ChangeSetTx, DeviceLock, DirectoryTx, EventQuery, Gauges, LoginTx, Lookup, OutboxTx, PhoneTx,
     ReadJob, Reader, SessionTx, Store, StoreError, StoreResult, Tx, TxJob, TxOutcome, UserLock,
-    WriterStats, run_read,
+    WriterStats, run_lookup, run_read,
 };
 
 /// Run `rule` inside one store transaction and hand back its typed result. `Ok` commits the

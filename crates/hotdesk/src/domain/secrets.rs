@@ -12,7 +12,7 @@ use argon2::{Argon2, PasswordHash};
 use hmac::{KeyInit, Mac};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::clock::Timestamp;
 use super::model::Key;
@@ -105,12 +105,19 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 pub struct VerifiedCache {
     key: [u8; 32],
     seen: Mutex<HashSet<[u8; 32]>>,
-    /// argon2 runs at once. Each takes ~19 MiB and a core for tens of milliseconds: a burst of
-    /// first requests (a restart under load, or a guesser with many addresses) must queue here
-    /// rather than take the memory of one run per request.
+    /// Checks running now, by question (the presented secret and the stored hashes): whoever
+    /// asks the same question while one runs waits for its answer, right or wrong, so a burst
+    /// of first requests after a restart costs one argon2 run per distinct secret.
+    running: Mutex<HashMap<[u8; 32], Arc<Answer>>>,
+    /// argon2 runs at once. Each takes ~19 MiB and a core for tens of milliseconds: distinct
+    /// secrets (a guesser with many addresses) queue here rather than take the memory of one
+    /// run each.
     slots: tokio::sync::Semaphore,
     runs: std::sync::atomic::AtomicU64,
 }
+
+/// The answer to one question once its argon2 run ends: which stored hash matched, if any.
+type Answer = tokio::sync::OnceCell<Option<usize>>;
 
 /// Bound on remembered checks; past it the cache starts over (a rare re-verification is cheap
 /// next to unbounded memory).
@@ -124,6 +131,7 @@ impl Default for VerifiedCache {
         VerifiedCache {
             key,
             seen: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashMap::new()),
             slots: tokio::sync::Semaphore::new(cores),
             runs: std::sync::atomic::AtomicU64::new(0),
         }
@@ -140,6 +148,19 @@ impl VerifiedCache {
         mac.finalize().into_bytes().into()
     }
 
+    /// The tag of a whole question: `secret` against every one of `stored`.
+    fn question(&self, stored: &[String], secret: &str) -> [u8; 32] {
+        let mut mac =
+            <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for h in stored {
+            mac.update(h.as_bytes());
+            mac.update(&[0]);
+        }
+        mac.update(&[1]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// Whether `secret` is known to match one of `stored`, without running argon2.
     pub fn is_cached(&self, secret: &str, stored: &[String]) -> bool {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,27 +172,32 @@ impl VerifiedCache {
         self.runs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether `secret` matches any of `stored`; runs argon2 on a blocking thread on a miss.
+    /// Whether `secret` matches any of `stored`; runs argon2 on a blocking thread on a miss,
+    /// once for all who ask the same at the same time.
     pub async fn verify_any(&self, secret: &str, stored: &[String]) -> bool {
         if self.is_cached(secret, stored) {
             return true;
         }
-        let Ok(_slot) = self.slots.acquire().await else {
-            return false;
-        };
-        // Requests that queued behind a check of the same secret find its result here.
-        if self.is_cached(secret, stored) {
-            return true;
+        let question = self.question(stored, secret);
+        let check = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(question)
+            .or_default()
+            .clone();
+        let matched = *check.get_or_init(|| self.run_argon2(secret, stored)).await;
+        {
+            // The first to get here retires the question; a later asker runs it again (a
+            // success is in `seen` by then, a failure is for the throttle to count).
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            if running
+                .get(&question)
+                .is_some_and(|c| Arc::ptr_eq(c, &check))
+            {
+                running.remove(&question);
+            }
         }
-        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let secret_owned = secret.to_string();
-        let stored_owned = stored.to_vec();
-        let matched = tokio::task::spawn_blocking(move || {
-            stored_owned.iter().position(|h| verify(&secret_owned, h))
-        })
-        .await
-        .ok()
-        .flatten();
         match matched {
             Some(i) => {
                 let tag = self.tag(&stored[i], secret);
@@ -184,6 +210,20 @@ impl VerifiedCache {
             }
             None => false,
         }
+    }
+
+    /// Which of `stored` `secret` matches, by argon2, in one of the slots.
+    async fn run_argon2(&self, secret: &str, stored: &[String]) -> Option<usize> {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return None;
+        };
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secret = secret.to_string();
+        let stored = stored.to_vec();
+        tokio::task::spawn_blocking(move || stored.iter().position(|h| verify(&secret, h)))
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -304,21 +344,50 @@ mod tests {
         assert!(cache.verify_any("s3", &both).await);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_burst_of_first_checks_runs_argon2_at_most_once_per_slot() {
-        let cache = std::sync::Arc::new(VerifiedCache::default());
-        let stored = vec![hash("burst")];
+    /// 32 checks of `secret` at once against `stored`, all of them asking before the first
+    /// argon2 run may start (the test holds every slot until each has joined the question).
+    async fn burst(secret: &'static str, stored: Vec<String>) -> (Vec<bool>, u64) {
+        let cache = Arc::new(VerifiedCache::default());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let held = cache.slots.acquire_many(cores).await.unwrap();
         let checks: Vec<_> = (0..32)
             .map(|_| {
                 let (cache, stored) = (cache.clone(), stored.clone());
-                tokio::spawn(async move { cache.verify_any("burst", &stored).await })
+                tokio::spawn(async move { cache.verify_any(secret, &stored).await })
             })
             .collect();
-        for c in checks {
-            assert!(c.await.unwrap());
+        let question = cache.question(&stored, secret);
+        let joined = || {
+            let running = cache.running.lock().unwrap();
+            running.get(&question).map_or(0, Arc::strong_count)
+        };
+        for _ in 0..100_000 {
+            if joined() == 33 {
+                break;
+            }
+            tokio::task::yield_now().await;
         }
-        let slots = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        assert!(cache.argon2_runs() <= slots, "{} runs", cache.argon2_runs());
+        assert_eq!(joined(), 33, "the map's handle and one per waiting check");
+        drop(held);
+        let mut answers = Vec::new();
+        for c in checks {
+            answers.push(c.await.unwrap());
+        }
+        (answers, cache.argon2_runs())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_first_checks_of_one_secret_runs_argon2_once() {
+        let (answers, runs) = burst("burst", vec![hash("burst")]).await;
+        assert!(answers.iter().all(|&a| a));
+        assert_eq!(runs, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_one_wrong_secret_runs_argon2_once_and_fails_them_all() {
+        let (answers, runs) = burst("wrong", vec![hash("right")]).await;
+        assert!(answers.iter().all(|&a| !a));
+        assert_eq!(runs, 1);
     }
 
     #[test]

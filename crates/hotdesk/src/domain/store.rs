@@ -317,6 +317,13 @@ pub type ReadJob = Box<dyn FnOnce(&mut dyn Reader) -> StoreResult<Box<dyn Any + 
 pub trait Store: Send + Sync + 'static {
     /// Run a read job on one snapshot.
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>>;
+    /// Run a read job that looks up a few rows by key (the EM API's hot path: a query, the
+    /// facts a write checks). A backend whose reads cost microseconds may run it right where
+    /// it is called instead of on another thread, since the hop would cost more than the read;
+    /// a job that scans (a dashboard page, an export) goes through [`Store::read`].
+    async fn lookup(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.read(job).await
+    }
     /// Run a write job in a transaction; answers after commit.
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>>;
 
@@ -388,11 +395,29 @@ where
     T: Send + 'static,
     F: FnOnce(&mut dyn Reader) -> StoreResult<T> + Send + 'static,
 {
-    let job: ReadJob =
-        Box::new(move |r: &mut dyn Reader| Ok(Box::new(f(r)?) as Box<dyn Any + Send>));
-    store
-        .read(job)
-        .await?
+    typed(store.read(boxed(f)).await?)
+}
+
+/// Run `f` as one [`Store::lookup`] and hand back its typed result.
+pub async fn run_lookup<S, T, F>(store: &S, f: F) -> StoreResult<T>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Reader) -> StoreResult<T> + Send + 'static,
+{
+    typed(store.lookup(boxed(f)).await?)
+}
+
+fn boxed<T, F>(f: F) -> ReadJob
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn Reader) -> StoreResult<T> + Send + 'static,
+{
+    Box::new(move |r: &mut dyn Reader| Ok(Box::new(f(r)?) as Box<dyn Any + Send>))
+}
+
+fn typed<T: 'static>(value: Box<dyn Any + Send>) -> StoreResult<T> {
+    value
         .downcast::<T>()
         .map(|b| *b)
         .map_err(|_| StoreError::Database("a read returned an unexpected type".into()))

@@ -23,7 +23,7 @@ use super::clock::Clock;
 use super::error::EmError;
 use super::model::{Device, Key, Login, Policy, User};
 use super::secrets::{FailureThrottle, VerifiedCache};
-use super::store::{Store, run_read};
+use super::store::{Store, run_lookup};
 
 pub use auth::Caller;
 pub(crate) use configuration::effective_profile;
@@ -47,6 +47,9 @@ pub struct EmService {
     verified: VerifiedCache,
     throttle: FailureThrottle,
     in_flight: AtomicU32,
+    /// `max_concurrent_requests` as the last write read it: while that many writes are in
+    /// flight, another is refused before it reads anything.
+    limit_seen: AtomicU32,
     /// Wakes the auto-logout scheduler when a login with a deadline lands.
     deadline_added: Arc<Notify>,
 }
@@ -59,6 +62,7 @@ impl EmService {
             verified: VerifiedCache::default(),
             throttle: FailureThrottle::new(10, std::time::Duration::from_secs(60)),
             in_flight: AtomicU32::new(0),
+            limit_seen: AtomicU32::new(u32::MAX),
             deadline_added,
         }
     }
@@ -163,12 +167,13 @@ impl EmService {
     /// fact that an earlier check makes moot costs less than another trip to the database.
     /// `app` is the calling application to authenticate, if any.
     async fn write_facts(&self, app: Option<Key>, keys: FactKeys) -> Result<WriteFacts, EmError> {
+        self.refuse_when_full()?;
         let FactKeys {
             device,
             user,
             asked,
         } = keys;
-        let facts = run_read(self.store.as_ref(), move |r| {
+        let facts = run_lookup(self.store.as_ref(), move |r| {
             let user = user.map(|u| r.user(&u)).transpose()?.flatten();
             let profile = match &user {
                 Some(u) => login::chosen_profile(r, u, asked.as_deref())?,
@@ -186,9 +191,26 @@ impl EmService {
         Ok(facts)
     }
 
+    /// Code 26 before any read while the writes in flight fill the limit last read: under
+    /// overload a refusal costs the parse of its document and nothing else, so the refusals
+    /// do not eat the CPU of the writes that got in. This runs ahead of the caller's
+    /// authentication (code 3), which a full server cannot afford to read for; below the
+    /// limit the checks run in their usual order and [`Self::write_slot`] decides. With no
+    /// write in flight it never refuses, so a limit of 0 (a maintenance switch) and a raised
+    /// limit are always read afresh.
+    fn refuse_when_full(&self) -> Result<(), EmError> {
+        let in_flight = self.in_flight.load(Ordering::Acquire);
+        if in_flight > 0 && in_flight >= self.limit_seen.load(Ordering::Relaxed) {
+            return Err(EmError::Busy);
+        }
+        Ok(())
+    }
+
     /// One slot of the write limiter, or code 26 at once: a full server says so instead of
     /// queueing without bound.
     fn write_slot(&self, policy: &Policy) -> Result<WriteSlot<'_>, EmError> {
+        self.limit_seen
+            .store(policy.max_concurrent_requests, Ordering::Relaxed);
         let was = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = WriteSlot(&self.in_flight);
         if was >= policy.max_concurrent_requests {

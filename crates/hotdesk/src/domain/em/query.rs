@@ -1,5 +1,8 @@
-//! `<query>`: who is where, which profiles a user has, whether a user exists. Reads only:
-//! one read job for the caller, one for the answer, however many names the query carries.
+//! `<query>`: who is where, which profiles a user has, whether a user exists. Reads only: one
+//! lookup job for the caller's credentials and the answer together, however many names the
+//! query carries. The answer is read before the caller is known to be allowed it, and thrown
+//! away if not: one read transaction instead of two halves what a query costs the database,
+//! and nothing read leaves the server unless the checks pass.
 
 use hotdesk_proto::{
     AppInfo, CheckUserResult, DeviceProfileResult, DeviceUserResult, EmResponse, ProfileEntry,
@@ -10,7 +13,7 @@ use super::{Caller, EmService, RequestContext, auth};
 use crate::domain::clock::Timestamp;
 use crate::domain::error::EmError;
 use crate::domain::model::Key;
-use crate::domain::store::{Reader, StoreResult, run_read};
+use crate::domain::store::{Reader, StoreResult, run_lookup};
 
 impl EmService {
     /// A caller without proxy rights may ask only about itself: deviceUserQuery (which reveals
@@ -22,11 +25,16 @@ impl EmService {
         ctx: &RequestContext,
     ) -> Result<EmResponse, EmError> {
         let app_key = Key::of(&app.app_id);
-        let found = run_read(self.store.as_ref(), move |r| auth::credentials(r, &app_key)).await?;
+        let now = self.clock.now();
+        let (found, answer, query) = run_lookup(self.store.as_ref(), move |r| {
+            let found = auth::credentials(r, &app_key)?;
+            let answer = answer(r, &query, now)?;
+            Ok((found, answer, query))
+        })
+        .await?;
         let caller = self.authenticate(app, found, ctx).await?;
         allowed(&caller, &query)?;
-        let now = self.clock.now();
-        Ok(run_read(self.store.as_ref(), move |r| answer(r, query, now)).await?)
+        Ok(answer)
     }
 }
 
@@ -42,20 +50,20 @@ fn allowed(caller: &Caller, query: &Query) -> Result<(), EmError> {
 }
 
 /// The answer, from one snapshot. Names come back as provisioned, or as asked when unknown.
-fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmResponse> {
+fn answer(r: &mut dyn Reader, query: &Query, now: Timestamp) -> StoreResult<EmResponse> {
     Ok(match query {
         Query::DeviceUser { device_names } => {
             let remember = r.policy()?.remember_last_user;
             let mut results = Vec::with_capacity(device_names.len());
             for name in device_names {
-                results.push(match r.device_state(&Key::of(&name), now)? {
+                results.push(match r.device_state(&Key::of(name), now)? {
                     Some(state) => DeviceUserResult::Exists {
                         name: state.device.name.into(),
                         user: state.login.map(|l| l.user.into()),
                         last_login: state.last_user.filter(|_| remember),
                         emcc: false,
                     },
-                    None => DeviceUserResult::DoesNotExist { name },
+                    None => DeviceUserResult::DoesNotExist { name: name.clone() },
                 });
             }
             EmResponse::DeviceUsers(results)
@@ -63,7 +71,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
         Query::UserDevices { user_ids } => {
             let mut results = Vec::with_capacity(user_ids.len());
             for id in user_ids {
-                let key = Key::of(&id);
+                let key = Key::of(id);
                 results.push(match r.user(&key)? {
                     Some(user) => {
                         let devices: Vec<String> = r
@@ -81,7 +89,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
                         }
                     }
                     None => UserDevicesResult {
-                        user_id: id,
+                        user_id: id.clone(),
                         devices: UserDevices::DoesNotExist,
                     },
                 });
@@ -91,7 +99,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
         Query::DeviceProfile { user_ids } => {
             let mut results = Vec::with_capacity(user_ids.len());
             for id in user_ids {
-                results.push(match r.user(&Key::of(&id))? {
+                results.push(match r.user(&Key::of(id))? {
                     Some(user) if user.profiles.is_empty() => DeviceProfileResult {
                         user_id: user.id.into(),
                         profiles: UserProfiles::None,
@@ -110,7 +118,7 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
                         ),
                     },
                     None => DeviceProfileResult {
-                        user_id: id,
+                        user_id: id.clone(),
                         profiles: UserProfiles::DoesNotExist,
                     },
                 });
@@ -120,13 +128,13 @@ fn answer(r: &mut dyn Reader, query: Query, now: Timestamp) -> StoreResult<EmRes
         Query::CheckUser { user_ids } => {
             let mut results = Vec::with_capacity(user_ids.len());
             for id in user_ids {
-                results.push(match r.user(&Key::of(&id))? {
+                results.push(match r.user(&Key::of(id))? {
                     Some(user) => CheckUserResult {
                         user_id: user.id.into(),
                         exists: true,
                     },
                     None => CheckUserResult {
-                        user_id: id,
+                        user_id: id.clone(),
                         exists: false,
                     },
                 });

@@ -27,11 +27,14 @@ struct Faulty {
     fail: AtomicBool,
     /// Write jobs offered to the store, failed ones included.
     writes: std::sync::atomic::AtomicU64,
+    /// Read jobs run.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 #[async_trait::async_trait]
 impl Store for Faulty {
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read(job).await
     }
     async fn transact(&self, job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
@@ -56,6 +59,7 @@ impl Faulty {
             entered: Notify::new(),
             fail: AtomicBool::new(false),
             writes: Default::default(),
+            reads: Default::default(),
         })
     }
 }
@@ -119,8 +123,25 @@ async fn a_write_past_the_limit_is_busy_while_another_is_in_flight() {
     .await
     .expect("the first login reaches the store");
     assert_eq!(em.in_flight(), 1, "the first login is held in the store");
+    let reads = faulty.reads.load(Ordering::SeqCst);
     let second = em.handle(login("SEP003094C25B49", "one"), &ctx).await;
     assert_eq!(code(&second), Some(ErrorCode::Busy));
+    assert_eq!(
+        faulty.reads.load(Ordering::SeqCst),
+        reads,
+        "a full server refuses before it reads anything"
+    );
+    // So does a caller it has not authenticated: it cannot afford to find out.
+    let stranger = parse(
+        "<request><appInfo><appID>nobody</appID><appCertificate>x</appCertificate></appInfo>\
+         <logout><deviceName>SEP003094C25B49</deviceName></logout></request>",
+    )
+    .unwrap();
+    assert_eq!(
+        code(&em.handle(stranger, &ctx).await),
+        Some(ErrorCode::Busy)
+    );
+    assert_eq!(faulty.reads.load(Ordering::SeqCst), reads);
     drop(held);
     assert_eq!(first.await.unwrap(), EmResponse::Success);
     assert_eq!(em.in_flight(), 0, "slots are given back");

@@ -9,7 +9,7 @@ use crate::domain::error::EmError;
 use crate::domain::model::{EventKind, Key, MAX_PIN_DIGITS, NewEvent};
 use crate::domain::pin;
 use crate::domain::run_tx;
-use crate::domain::store::run_read;
+use crate::domain::store::run_lookup;
 
 impl PhoneService {
     /// The form of the change-PIN service: shown on a device that takes EM logins, from an
@@ -43,7 +43,7 @@ impl PhoneService {
             required_field(again)?,
         );
         let (device_key, user_key) = (Key::of(&device), Key::of(&typed));
-        let (policy, found, user) = run_read(self.store.as_ref(), move |r| {
+        let (policy, found, user) = run_lookup(self.store.as_ref(), move |r| {
             Ok((r.policy()?, r.device(&device_key)?, r.user(&user_key)?))
         })
         .await?;

@@ -8,7 +8,7 @@ use super::{
 use crate::domain::em::{RequestContext, check_origin, may_take};
 use crate::domain::error::EmError;
 use crate::domain::model::{Key, User};
-use crate::domain::store::run_read;
+use crate::domain::store::run_lookup;
 
 impl PhoneService {
     /// Codes in this order: 207, 215, 202 (blank), the device (11, 22), the address (28, 30),
@@ -29,44 +29,45 @@ impl PhoneService {
         let device_key = Key::of(&device);
         let wanted = typed.clone();
         let now = self.now();
-        let (policy, found, users, profiles, occupied) = run_read(self.store.as_ref(), move |r| {
-            let policy = r.policy()?;
-            let users = match login_type {
-                LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
-                // Two are enough to know the extension is shared.
-                LoginType::Extension => r.users_with_extension(&wanted, 2)?,
-            };
-            let (profiles, occupied) = match users.as_slice() {
-                [user] => {
-                    let mut profiles = Vec::with_capacity(user.profiles.len());
-                    for name in &user.profiles {
-                        if let Some(p) = r.profile(&Key::of(name))? {
-                            profiles.push(ProfileChoice {
-                                name: p.name.into(),
-                                description: p.description,
-                            });
+        let (policy, found, users, profiles, occupied) =
+            run_lookup(self.store.as_ref(), move |r| {
+                let policy = r.policy()?;
+                let users = match login_type {
+                    LoginType::UserId => r.user(&Key::of(&wanted))?.into_iter().collect(),
+                    // Two are enough to know the extension is shared.
+                    LoginType::Extension => r.users_with_extension(&wanted, 2)?,
+                };
+                let (profiles, occupied) = match users.as_slice() {
+                    [user] => {
+                        let mut profiles = Vec::with_capacity(user.profiles.len());
+                        for name in &user.profiles {
+                            if let Some(p) = r.profile(&Key::of(name))? {
+                                profiles.push(ProfileChoice {
+                                    name: p.name.into(),
+                                    description: p.description,
+                                });
+                            }
                         }
+                        let user_key = user.id.key();
+                        // Whether the login could land, as the EM login will check it: a person
+                        // is not asked to pick a profile for a login that would be refused.
+                        let current = r.device_state(&device_key, now)?.and_then(|s| s.login);
+                        let occupied = may_take(
+                            current.as_ref(),
+                            r.user_logins(&user_key, now)?,
+                            &device_key,
+                            &user_key,
+                            policy.multiple_login,
+                            now,
+                        )
+                        .err();
+                        (profiles, occupied)
                     }
-                    let user_key = user.id.key();
-                    // Whether the login could land, as the EM login will check it: a person
-                    // is not asked to pick a profile for a login that would be refused.
-                    let current = r.device_state(&device_key, now)?.and_then(|s| s.login);
-                    let occupied = may_take(
-                        current.as_ref(),
-                        r.user_logins(&user_key, now)?,
-                        &device_key,
-                        &user_key,
-                        policy.multiple_login,
-                        now,
-                    )
-                    .err();
-                    (profiles, occupied)
-                }
-                _ => (Vec::new(), None),
-            };
-            Ok((policy, r.device(&device_key)?, users, profiles, occupied))
-        })
-        .await?;
+                    _ => (Vec::new(), None),
+                };
+                Ok((policy, r.device(&device_key)?, users, profiles, occupied))
+            })
+            .await?;
         check_device(&policy, found.as_ref(), &device)?;
         // Before any user or PIN is looked at: an address the policy does not trust learns
         // nothing, and cannot lock anybody's PIN.

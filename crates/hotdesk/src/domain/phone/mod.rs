@@ -29,7 +29,7 @@ use super::error::EmError;
 use super::model::Key;
 use super::pin::PinKey;
 use super::secrets::FailureThrottle;
-use super::store::run_read;
+use super::store::run_lookup;
 use super::store::{Store, StoreError};
 
 /// The actor of the phone service's logins, logouts and events.
@@ -226,7 +226,7 @@ impl PhoneService {
     ) -> Result<String, PhoneError> {
         let device = required_device(device)?;
         let key = Key::of(&device);
-        let (policy, found) = run_read(self.store.as_ref(), move |r| {
+        let (policy, found) = run_lookup(self.store.as_ref(), move |r| {
             Ok((r.policy()?, r.device(&key)?))
         })
         .await?;

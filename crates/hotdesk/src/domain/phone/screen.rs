@@ -6,7 +6,7 @@ use super::{
 };
 use crate::domain::em::{RequestContext, check_origin};
 use crate::domain::model::Key;
-use crate::domain::store::run_read;
+use crate::domain::store::run_lookup;
 
 impl PhoneService {
     /// Code 207 without a device, 215 for a bad `loginType`; then the device must exist and
@@ -21,7 +21,7 @@ impl PhoneService {
         let login_type = LoginType::parse(login_type)?;
         let now = self.now();
         let key = Key::of(&device);
-        let (policy, state, user) = run_read(self.store.as_ref(), move |r| {
+        let (policy, state, user) = run_lookup(self.store.as_ref(), move |r| {
             let state = r.device_state(&key, now)?;
             let user = match state.as_ref().and_then(|s| s.login.as_ref()) {
                 Some(login) => r.user(&login.user.key())?,

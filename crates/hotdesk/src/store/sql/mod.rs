@@ -114,6 +114,14 @@ impl Row {
         Ok((column, cell))
     }
 
+    /// Pass over `n` columns (those a joined row repeats from the row before it).
+    pub(crate) fn skip(&mut self, n: usize) -> StoreResult<()> {
+        for _ in 0..n {
+            self.next()?;
+        }
+        Ok(())
+    }
+
     /// The next column, as `T`; `Option<T>` for a column that may be NULL.
     pub(crate) fn get<T: FromCell>(&mut self) -> StoreResult<T> {
         let (column, cell) = self.next()?;

@@ -11,17 +11,28 @@ use crate::domain::{
 };
 
 pub(crate) fn app(c: &mut impl Conn, key: &Key) -> StoreResult<Option<AppUser>> {
-    let Some(mut r) = c.query_opt("SELECT id, proxy FROM apps WHERE key = $1", args![key])? else {
+    // One statement for the app and its certificates: every EM request reads them.
+    let rows = c.query(
+        "SELECT a.id, a.proxy, c.hash FROM apps a
+         LEFT JOIN app_certificates c ON c.app_key = a.key
+         WHERE a.key = $1 ORDER BY c.position",
+        args![key],
+    )?;
+    let mut rows = rows.into_iter();
+    let Some(mut first) = rows.next() else {
         return Ok(None);
     };
+    let (id, proxy) = (first.get()?, first.get()?);
+    let mut certificate_hashes = Vec::with_capacity(1 + rows.len());
+    certificate_hashes.extend(first.get::<Option<String>>()?);
+    for mut r in rows {
+        r.skip(2)?;
+        certificate_hashes.push(r.get()?);
+    }
     Ok(Some(AppUser {
-        id: r.get()?,
-        proxy: r.get()?,
-        certificate_hashes: c.query_map(
-            "SELECT hash FROM app_certificates WHERE app_key = $1 ORDER BY position",
-            args![key],
-            |mut r| r.get(),
-        )?,
+        id,
+        proxy,
+        certificate_hashes,
     }))
 }
 
@@ -136,16 +147,21 @@ fn live_sessions(c: &mut impl Conn, now: Timestamp) -> StoreResult<Vec<AdminSess
 }
 
 pub(crate) fn policy(c: &mut impl Conn) -> StoreResult<Policy> {
-    let Some(mut r) = c.query_opt(
+    // One statement, a row per trusted address (one with NULL when there are none): every EM
+    // request reads the policy.
+    let rows = c.query(
         "SELECT multiple_login, max_login_minutes, enforce_max_login, remember_last_user,
-                max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service
-         FROM policy WHERE id = 1",
+                max_concurrent_requests, validate_ip, allow_proxy, min_pin_length, phone_service,
+                t.ip
+         FROM policy LEFT JOIN policy_trusted_ips t ON true
+         WHERE id = 1 ORDER BY t.position",
         args![],
-    )?
-    else {
+    )?;
+    let mut rows = rows.into_iter();
+    let Some(mut r) = rows.next() else {
         return Ok(Policy::default());
     };
-    Ok(Policy {
+    let mut policy = Policy {
         multiple_login: r.parsed("multiple-login behaviour", MultipleLogin::parse)?,
         max_login_minutes: r.get()?,
         enforce_max_login: r.get()?,
@@ -155,14 +171,15 @@ pub(crate) fn policy(c: &mut impl Conn) -> StoreResult<Policy> {
         allow_proxy: r.get()?,
         min_pin_length: r.get()?,
         phone_service: r.get()?,
-        trusted_ips: c
-            .query_map(
-                "SELECT ip FROM policy_trusted_ips ORDER BY position",
-                args![],
-                |mut r| r.get(),
-            )?
-            .into(),
-    })
+        trusted_ips: Default::default(),
+    };
+    let mut ips: Vec<String> = r.get::<Option<String>>()?.into_iter().collect();
+    for mut r in rows {
+        r.skip(9)?;
+        ips.push(r.get()?);
+    }
+    policy.trusted_ips = ips.into();
+    Ok(policy)
 }
 
 pub(crate) fn change_set(c: &mut impl Conn, id: &str) -> StoreResult<Option<ChangeSet>> {
@@ -290,11 +307,35 @@ impl<E: Engine> Lookup for Sql<E> {
 }
 
 impl<E: Engine> Reader for Sql<E> {
+    /// One statement for the device and its live login: what a `deviceUserQuery` asks.
     fn device_state(&mut self, name: &Key, now: Timestamp) -> StoreResult<Option<DeviceState>> {
-        let Some((device, last_user)) = device(&mut self.0, name)? else {
+        let sql = concat!(
+            "SELECT d.name, d.model, d.em_enabled, d.logout_profile, d.last_user, ",
+            "l.device, l.\"user\", l.profile, l.app, l.logged_in_at, l.expires_at ",
+            "FROM devices d LEFT JOIN logins l ON l.device_key = d.key ",
+            "AND (l.expires_at IS NULL OR l.expires_at > $2) WHERE d.key = $1"
+        );
+        let Some(mut r) = self.0.query_opt(sql, args![name, live_after(Some(now))])? else {
             return Ok(None);
         };
-        let login = device_login(&mut self.0, name, Some(now))?;
+        let device = Device {
+            name: r.get()?,
+            model: r.get()?,
+            em_enabled: r.get()?,
+            logout_profile: r.get()?,
+        };
+        let last_user = r.get()?;
+        let login = match r.get()? {
+            None => None,
+            Some(device) => Some(Login {
+                device,
+                user: r.get()?,
+                profile: r.get()?,
+                app: r.get()?,
+                logged_in_at: r.get()?,
+                deadline: r.get()?,
+            }),
+        };
         Ok(Some(DeviceState {
             device,
             login,

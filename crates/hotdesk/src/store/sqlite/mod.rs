@@ -7,6 +7,10 @@
 //!
 //! Reads do not queue behind writes: in WAL mode a reader sees the last committed state while
 //! the writer works, so each read takes a pooled read-only connection on a blocking thread.
+//! A lookup ([`Store::lookup`], the EM hot path) runs where it is called instead, on a read-only
+//! connection of that thread's own: it reads a few rows from the page cache in microseconds,
+//! and handing it to a blocking thread and back cost several times that (futex wake-ups and
+//! context switches were half the server's CPU in `perf`, BENCHMARKS.md).
 
 mod engine;
 mod schema;
@@ -23,6 +27,7 @@ use crate::store::sql::Sql;
 use engine::Lite;
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
@@ -81,6 +86,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(MAX_READERS)),
+            local: thread_local::ThreadLocal::new(),
         };
         tracing::info!(database = %location, "opened SQLite database");
         Ok(SqliteStore {
@@ -148,17 +154,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        self.read_raw(move |conn| {
-            conn.execute_batch("BEGIN")?;
-            let result = f(conn);
-            // Nothing to keep in a read transaction; ending it releases the snapshot so the
-            // WAL can be checkpointed.
-            let end = conn.execute_batch("COMMIT");
-            let value = result?;
-            end?;
-            Ok(value)
-        })
-        .await
+        self.read_raw(move |conn| in_snapshot(conn, f)).await
     }
 
     async fn read_raw<T, F>(&self, f: F) -> StoreResult<T>
@@ -171,6 +167,24 @@ impl SqliteStore {
             Reads::Writer => self.writer.read(f).await,
         }
     }
+}
+
+/// `f` inside one read transaction. BEGIN and COMMIT come from the statement cache: parsing
+/// them again for every read showed in profiles.
+fn in_snapshot<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = f(conn);
+    // Nothing to keep in a read transaction; ending it releases the snapshot so the WAL can be
+    // checkpointed.
+    let end = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut commit| commit.execute([]));
+    let value = result?;
+    end?;
+    Ok(value)
 }
 
 fn sqlite_error(location: &str, e: rusqlite::Error) -> OpenError {
@@ -186,6 +200,8 @@ struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// Each thread's own connection for lookups, opened at its first.
+    local: thread_local::ThreadLocal<RefCell<Option<Connection>>>,
 }
 
 impl ReaderPool {
@@ -221,6 +237,31 @@ impl ReaderPool {
         }
     }
 
+    /// Run a lookup job here, on this thread's connection, in one read transaction.
+    fn lookup_here(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        let cell = self.local.get_or(|| RefCell::new(None));
+        // A job never looks up from inside a lookup, so the cell is free; if it ever were
+        // not, a connection from the pool does the same work.
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            let conn = self.take().map_or_else(|| self.connect(), Ok)?;
+            let result = in_snapshot(&conn, |c| job(&mut Sql(Lite(c))));
+            if conn.is_autocommit() {
+                self.put(conn);
+            }
+            return result;
+        };
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = in_snapshot(&conn, |c| job(&mut Sql(Lite(c))));
+        // A connection left inside a transaction (COMMIT failed) is dropped, not reused.
+        if conn.is_autocommit() {
+            *slot = Some(conn);
+        }
+        result
+    }
+
     fn take(&self) -> Option<Connection> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
@@ -248,6 +289,16 @@ impl Store for SqliteStore {
     /// facts the job reads.
     async fn read(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
         self.read_snapshot(move |c| job(&mut Sql(Lite(c)))).await
+    }
+
+    /// On this thread's own read connection, without leaving the thread (see the module's
+    /// documentation). An in-memory database has only the writer's connection: there it is a
+    /// read like any other.
+    async fn lookup(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        match &self.reads {
+            Reads::Pool(pool) => pool.lookup_here(job),
+            Reads::Writer => self.read(job).await,
+        }
     }
 
     /// Queue the job for the writer and wait for its batch to commit. Once queued, the job
