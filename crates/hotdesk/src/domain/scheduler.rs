@@ -3,15 +3,51 @@
 //! Deadlines live in the store, so a restart loses none: the first pass runs at start-up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::clock::Clock;
+use super::clock::{Clock, Timestamp};
 use super::em::expire_due;
 use super::model::Login;
 use super::run_tx;
 use super::store::{Store, StoreError};
+
+/// How writers tell the scheduler of new deadlines. It wakes only for a deadline earlier than
+/// the one it sleeps until: a login of an hour does not need a pass (a write transaction and a
+/// read) now, and at thousands of logins a second those passes cost more than the logins.
+#[derive(Debug)]
+pub struct Deadlines {
+    wake: Notify,
+    /// What the scheduler sleeps until (ms). `i64::MAX`, so that every deadline wakes it, when
+    /// it has none, and while a pass runs: a deadline committed then may be one the pass's
+    /// read missed.
+    sleeping_until: AtomicI64,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            wake: Notify::new(),
+            sleeping_until: AtomicI64::new(i64::MAX),
+        }
+    }
+}
+
+impl Deadlines {
+    /// A login with this deadline was committed.
+    pub fn added(&self, at: Timestamp) {
+        if at.0 < self.sleeping_until.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Look at the store again whatever it holds (another node changed the logins).
+    pub fn changed(&self) {
+        self.wake.notify_one();
+    }
+}
 
 /// End every login due now, in one transaction. Returns what it ended.
 pub async fn expire_now(store: &dyn Store, clock: &dyn Clock) -> Result<Vec<Login>, StoreError> {
@@ -39,11 +75,12 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    wake: Arc<Notify>,
+    deadlines: Arc<Deadlines>,
     shutdown: Arc<Notify>,
 ) {
     let mut retry = FIRST_RETRY;
     loop {
+        deadlines.sleeping_until.store(i64::MAX, Ordering::SeqCst);
         let next = match expire_now(store.as_ref(), clock.as_ref()).await {
             Ok(_) => store
                 .next_deadline()
@@ -63,6 +100,9 @@ pub async fn run(
                 Some(at)
             }
         };
+        deadlines
+            .sleeping_until
+            .store(next.map_or(i64::MAX, |t| t.0), Ordering::SeqCst);
         let sleep = async {
             match next {
                 Some(deadline) => clock.sleep_until(deadline).await,
@@ -71,8 +111,36 @@ pub async fn run(
         };
         tokio::select! {
             _ = sleep => {}
-            _ = wake.notified() => {}
+            _ = deadlines.wake.notified() => {}
             _ = shutdown.notified() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    fn woken(d: &Deadlines) -> bool {
+        d.wake.notified().now_or_never().is_some()
+    }
+
+    #[test]
+    fn a_later_deadline_lets_the_scheduler_sleep_an_earlier_one_wakes_it() {
+        let d = Deadlines::default();
+        d.added(Timestamp(5_000));
+        assert!(woken(&d), "before the first pass, every deadline wakes it");
+        d.sleeping_until.store(5_000, Ordering::SeqCst);
+        d.added(Timestamp(9_000));
+        d.added(Timestamp(5_000));
+        assert!(!woken(&d), "not earlier than what it sleeps until");
+        d.added(Timestamp(4_999));
+        assert!(woken(&d));
+        d.sleeping_until.store(i64::MAX, Ordering::SeqCst);
+        d.added(Timestamp(i64::MAX - 1));
+        assert!(woken(&d), "with nothing to wait for, any deadline wakes it");
+        d.changed();
+        assert!(woken(&d), "another node's change always does");
     }
 }

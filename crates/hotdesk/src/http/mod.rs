@@ -161,7 +161,7 @@ impl Application {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let wake = Arc::new(Notify::new());
+        let wake = Arc::new(scheduler::Deadlines::default());
         let scheduler_stop = Arc::new(Notify::new());
         let em = Arc::new(EmService::new(store.clone(), clock.clone(), wake.clone()));
         let admin = Arc::new(AdminService::new(
@@ -182,7 +182,7 @@ impl Application {
             tokio::spawn(async move {
                 loop {
                     changes.notified().await;
-                    wake.notify_one();
+                    wake.changed();
                 }
             })
         });

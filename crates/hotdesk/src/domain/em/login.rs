@@ -47,15 +47,15 @@ impl EmService {
             logged_in_at: now,
             deadline: deadline(now, req.exclusive_duration, &user, policy),
         };
-        let has_deadline = login.deadline.is_some();
+        let deadline = login.deadline;
         let multiple = policy.multiple_login;
         let actor = caller.id.clone();
         run_tx(self.store.as_ref(), move |tx| {
             login_tx(tx, login.clone(), multiple, &actor, now)
         })
         .await??;
-        if has_deadline {
-            self.deadline_added.notify_one();
+        if let Some(at) = deadline {
+            self.deadlines.added(at);
         }
         Ok(())
     }

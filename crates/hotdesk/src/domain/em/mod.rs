@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hotdesk_proto::{EmMessage, EmResponse, Operation};
-use tokio::sync::Notify;
 
 use super::clock::Clock;
 use super::error::EmError;
 use super::model::{Device, Key, Login, Policy, User};
+use super::scheduler::Deadlines;
 use super::secrets::{FailureThrottle, VerifiedCache};
 use super::store::{Store, run_lookup};
 
@@ -50,12 +50,12 @@ pub struct EmService {
     /// `max_concurrent_requests` as the last write read it: while that many writes are in
     /// flight, another is refused before it reads anything.
     limit_seen: AtomicU32,
-    /// Wakes the auto-logout scheduler when a login with a deadline lands.
-    deadline_added: Arc<Notify>,
+    /// Tells the auto-logout scheduler of the deadlines of new logins.
+    deadlines: Arc<Deadlines>,
 }
 
 impl EmService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, deadline_added: Arc<Notify>) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, deadlines: Arc<Deadlines>) -> Self {
         EmService {
             store,
             clock,
@@ -63,7 +63,7 @@ impl EmService {
             throttle: FailureThrottle::new(10, std::time::Duration::from_secs(60)),
             in_flight: AtomicU32::new(0),
             limit_seen: AtomicU32::new(u32::MAX),
-            deadline_added,
+            deadlines,
         }
     }
 

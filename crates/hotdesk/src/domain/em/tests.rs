@@ -76,7 +76,7 @@ async fn service(policy: &str) -> (Arc<EmService>, Arc<Faulty>) {
             .unwrap();
     }
     (
-        Arc::new(EmService::new(store, clock, Arc::new(Notify::new()))),
+        Arc::new(EmService::new(store, clock, Arc::default())),
         faulty,
     )
 }
@@ -204,7 +204,7 @@ async fn the_scheduler_waits_longer_after_each_failed_pass_instead_of_spinning()
     faulty.fail.store(true, Ordering::SeqCst);
     let writes = || faulty.writes.load(Ordering::SeqCst);
 
-    let (wake, shutdown) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (wake, shutdown) = (Arc::default(), Arc::new(Notify::new()));
     let task = tokio::spawn(crate::domain::scheduler::run(
         faulty.clone(),
         Arc::new(clock.clone()),

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
 use super::{LoginOutcome, PhoneError, PhoneService};
 use crate::domain::clock::{ManualClock, Timestamp};
 use crate::domain::em::{EmService, RequestContext};
@@ -20,11 +18,7 @@ async fn service() -> Arc<PhoneService> {
     directory::import(&store, clock.as_ref(), &key, "demo", demo, "test")
         .await
         .unwrap();
-    let em = Arc::new(EmService::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(Notify::new()),
-    ));
+    let em = Arc::new(EmService::new(store.clone(), clock.clone(), Arc::default()));
     Arc::new(PhoneService::new(store, clock, em, key))
 }
 

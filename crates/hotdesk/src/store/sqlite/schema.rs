@@ -273,16 +273,11 @@ pub(super) fn configure_writer(
 pub(super) fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    // Pages read through a memory map instead of a read() each: a lookup of a random device
-    // among a million misses the connection's own page cache, and the system call per page
-    // showed in profiles. It reserves address space, not memory; the kernel's page cache
-    // holds the pages either way.
-    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    // No memory map (`mmap_size`): a reader drops its whole map each time it sees the WAL
+    // changed, so under a stream of logins every lookup paid an munmap and then page faults,
+    // more than the reads it saved.
     stable_plans(conn)
 }
-
-/// How much of the database file a reader maps: more than any directory we size for.
-const READER_MMAP_BYTES: i64 = 1 << 30;
 
 /// The query planner's stability guarantee: a cached statement keeps its plan whatever values
 /// are bound to it. Without it, the bundled SQLite (built with STAT4) marks statements whose

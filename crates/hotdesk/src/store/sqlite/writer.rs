@@ -174,7 +174,7 @@ fn run(conn: Connection, inbox: mpsc::Receiver<Msg>, counters: &Counters) {
 
 /// One transaction for a batch of jobs; answers go out after COMMIT (or an error to all).
 fn run_batch(conn: &Connection, jobs: Vec<(TxJob, Reply)>, counters: &Counters) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         fail_all(
             jobs.into_iter().map(|(_, reply)| reply),
             &format!("could not begin a transaction: {e}"),
@@ -201,9 +201,7 @@ fn run_batch(conn: &Connection, jobs: Vec<(TxJob, Reply)>, counters: &Counters) 
     }
     let outcome = match broken {
         Some(why) => Err(why),
-        None => conn
-            .execute_batch("COMMIT")
-            .map_err(|e| format!("could not commit: {e}")),
+        None => exec(conn, "COMMIT").map_err(|e| format!("could not commit: {e}")),
     };
     match outcome {
         Ok(()) => {
@@ -240,8 +238,7 @@ fn fail_all(replies: impl Iterator<Item = Reply>, why: &str) {
 /// (SQLite rolled it back itself, e.g. on a full disk, or the savepoint could not be undone);
 /// the inner result is the job's own answer.
 fn run_job(conn: &Connection, mut job: TxJob) -> Result<JobResult, String> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(|e| format!("could not open a savepoint: {e}"))?;
+    exec(conn, "SAVEPOINT job").map_err(|e| format!("could not open a savepoint: {e}"))?;
     let mut tx = Sql(Lite(conn));
     let (keep, result) = match catch_unwind(AssertUnwindSafe(|| job(&mut tx))) {
         Ok(Ok(outcome)) => (outcome.commit, Ok(outcome.output)),
@@ -261,13 +258,18 @@ fn run_job(conn: &Connection, mut job: TxJob) -> Result<JobResult, String> {
         return Err("the database rolled the transaction back".to_string());
     }
     let end = if keep {
-        "RELEASE job"
+        exec(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
     };
-    conn.execute_batch(end)
-        .map_err(|e| format!("could not end a savepoint: {e}"))?;
+    end.map_err(|e| format!("could not end a savepoint: {e}"))?;
     Ok(result)
+}
+
+/// A statement without parameters or rows, from the statement cache: the writer runs these
+/// around every job, and parsing them again each time showed in profiles.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
