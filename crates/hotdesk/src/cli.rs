@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::domain::admin::AdminSettings;
+use crate::domain::directory::DirectorySource;
 use crate::domain::directory_csv::{self, CsvKind};
 use crate::domain::{Clock, Role, SystemClock, Timestamp, directory};
 use crate::http::{Application, ServerOptions, shutdown_signal};
@@ -447,23 +448,25 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
 
 async fn import(args: Import) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    // Read now only to report a missing or unreadable file before the database is opened; the
+    // import itself reads the file a piece at a time.
+    std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let csv_kind = match &args.kind {
         Some(kind) => CsvKind::parse(kind),
         None => CsvKind::of_file(&args.file),
     };
     let is_csv = name.to_ascii_lowercase().ends_with(".csv") || args.kind.is_some();
-    let dir = match csv_kind {
-        Some(kind) => directory_csv::parse(&name, kind, &text)?,
+    let source = match csv_kind {
+        Some(kind) => DirectorySource::csv_file(&args.file, kind),
         None if is_csv => anyhow::bail!(
             "{name}: which kind of CSV file is it? Name it users*.csv, devices*.csv or profiles*.csv, or give --kind"
         ),
-        None => directory::parse(&name, &text)?,
+        None => DirectorySource::toml_file(&args.file),
     };
     let pin_key = args.key.load(&args.db.database)?;
     let store = open_for_command(&args.db.database).await?;
     let report =
-        directory::import(&store, &SystemClock::new(), &pin_key, &name, dir, "import").await?;
+        directory::import_source(&store, &SystemClock::new(), &pin_key, source, "import").await?;
     println!("imported {name}: {report}");
     Ok(())
 }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
+pub use super::directory_source::DirectorySource;
+use super::directory_source::Pass;
 use super::model::*;
 use super::pin::PinKey;
 use super::provision::{
@@ -25,7 +27,7 @@ use super::store::{Store, StoreError, StoreResult, Tx};
 /// The built-in directory of `serve --demo`: every entity the seed examples name.
 pub const DEMO: &str = include_str!("demo.toml");
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,7 +44,7 @@ pub struct DirectoryFile {
     pub admins: Vec<AdminEntry>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppEntry {
     pub id: String,
@@ -53,7 +55,7 @@ pub struct AppEntry {
     pub proxy: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -69,7 +71,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserEntry {
     pub id: String,
@@ -88,7 +90,7 @@ pub struct UserEntry {
     pub extension: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileEntry {
     pub name: String,
@@ -98,7 +100,7 @@ pub struct ProfileEntry {
     pub lines: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     pub name: String,
@@ -111,7 +113,7 @@ pub struct DeviceEntry {
     pub logout_profile: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminEntry {
     pub username: String,
@@ -150,11 +152,20 @@ pub enum DirectoryError {
 
 /// Parse a directory file; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<DirectoryFile, DirectoryError> {
+    parse_at(file, text, 1)
+}
+
+/// Parse a piece of a directory file that starts on line `first_line` of it.
+pub(crate) fn parse_at(
+    file: &str,
+    text: &str,
+    first_line: usize,
+) -> Result<DirectoryFile, DirectoryError> {
     toml::from_str(text).map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         DirectoryError::Syntax {
             file: file.to_string(),
-            line,
+            line: line + first_line - 1,
             column,
             message: e.message().trim().to_string(),
         }
@@ -244,28 +255,28 @@ pub(crate) fn storable(secret: &str) -> String {
     }
 }
 
-/// The directory with its secrets hashed and its names checked, as the patches one
-/// transaction applies (cloned if the backend runs the transaction again after a conflict).
-#[derive(Clone)]
-struct Prepared {
-    policy: Option<Policy>,
-    /// Profiles first: users name them, and a user may name one defined further down.
-    patches: Vec<Patch>,
-    /// Whether any patch sets a PIN hash, which binds the database's PIN key.
-    pins: bool,
-}
-
 /// A value given in the file sets the field; `""` clears the fields that can be cleared.
 fn clearable(value: Option<String>) -> Option<Option<String>> {
     value.map(|v| (!v.is_empty()).then_some(v))
 }
 
+/// Names already given in this import, per list, to refuse one given twice even when the two
+/// are far apart in a large file.
+#[derive(Default)]
+struct Seen {
+    apps: HashSet<Key>,
+    users: HashSet<Key>,
+    profiles: HashSet<Key>,
+    devices: HashSet<Key>,
+    admins: HashSet<Key>,
+}
+
 fn check_unique<'a>(
     file: &str,
     kind: &str,
+    seen: &mut HashSet<Key>,
     names: impl Iterator<Item = &'a str>,
 ) -> Result<(), DirectoryError> {
-    let mut seen = HashSet::new();
     for n in names {
         if n.trim().is_empty() {
             return Err(DirectoryError::Invalid {
@@ -382,59 +393,255 @@ pub async fn import(
     dir: DirectoryFile,
     actor: &str,
 ) -> Result<ImportReport, DirectoryError> {
-    let invalid = |message: String| DirectoryError::Invalid {
-        file: file.to_string(),
-        message,
-    };
-    check_unique(file, "apps", dir.apps.iter().map(|a| a.id.as_str()))?;
-    check_unique(file, "users", dir.users.iter().map(|u| u.id.as_str()))?;
-    check_unique(
+    // One piece, all lists in it (`ImportRun::piece` puts profiles first). A backend that runs
+    // the transaction again after a conflict gets its own copy.
+    run_import(
+        store,
+        clock,
+        pin_key,
         file,
-        "profiles",
-        dir.profiles.iter().map(|p| p.name.as_str()),
-    )?;
-    check_unique(file, "devices", dir.devices.iter().map(|d| d.name.as_str()))?;
-    check_unique(
-        file,
-        "admins",
-        dir.admins.iter().map(|a| a.username.as_str()),
-    )?;
-    if let Some(problem) = dir
-        .policy
-        .as_ref()
-        .and_then(|p| p.problems().into_iter().next())
-    {
-        return Err(invalid(format!("policy: {problem}")));
+        actor,
+        move |pass, f| match pass {
+            Pass::Profiles => f(dir.clone()),
+            Pass::Rest => Ok(()),
+        },
+    )
+    .await
+}
+
+/// Load a directory file into the store a piece at a time (`directory_source`): a file of
+/// any size in bounded memory, still in one transaction with one event, and with the same
+/// rules, checks and messages as [`import`].
+pub async fn import_source(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    pin_key: &PinKey,
+    source: DirectorySource,
+    actor: &str,
+) -> Result<ImportReport, DirectoryError> {
+    let file = source.name().to_string();
+    run_import(store, clock, pin_key, &file, actor, move |pass, f| {
+        source.for_each_piece(pass, f)
+    })
+    .await
+}
+
+/// Why an import's transaction stops early: the store failed, or the file is wrong.
+enum Stop {
+    Store(StoreError),
+    File(DirectoryError),
+}
+
+impl From<DirectoryError> for Stop {
+    fn from(e: DirectoryError) -> Self {
+        Stop::File(e)
     }
-    // PINs first, and with the key: a PIN that cannot be typed at a phone, or a hash that
-    // cannot match under this key, is a mistake in the file, reported before the slow part.
-    // An HMAC costs microseconds, not argon2's milliseconds (BENCHMARKS.md).
-    for u in &dir.users {
-        if let Some(pin) = &u.pin
-            && let Err(e) = pin_key.storable(&Key::of(&u.id), pin)
-        {
-            return Err(invalid(format!("user `{}`: pin: {e}", u.id)));
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+async fn run_import<F>(
+    store: &Arc<dyn Store>,
+    clock: &dyn Clock,
+    pin_key: &PinKey,
+    file: &str,
+    actor: &str,
+    pieces: F,
+) -> Result<ImportReport, DirectoryError>
+where
+    F: FnMut(Pass, &mut dyn FnMut(DirectoryFile) -> Result<(), Stop>) -> Result<(), Stop>
+        + Send
+        + 'static,
+{
+    let now = clock.now();
+    let file = file.to_string();
+    let actor = actor.to_string();
+    let pin_key = pin_key.clone();
+    let mut pieces = pieces;
+    run_tx(store.as_ref(), move |tx| {
+        let mut run = ImportRun::new(&pin_key, &file);
+        // The whole directory at once: one lock however large the file (see `lock_directory`).
+        tx.lock_directory(true)?;
+        // Profiles first: users and devices name them, wherever in the file they are defined.
+        for pass in [Pass::Profiles, Pass::Rest] {
+            match pieces(pass, &mut |dir| run.piece(tx, dir)) {
+                Ok(()) => {}
+                Err(Stop::Store(e)) => return Err(e),
+                Err(Stop::File(e)) => return Ok(Err(e)),
+            }
+        }
+        run.finish(tx, &actor, now)
+    })
+    .await?
+}
+
+/// One import's progress through its transaction.
+struct ImportRun<'a> {
+    pin_key: &'a PinKey,
+    file: &'a str,
+    seen: Seen,
+    /// Whether this transaction has bound the database's PIN key (before its first PIN).
+    key_bound: bool,
+    policy: Option<Policy>,
+    report: ImportReport,
+}
+
+impl<'a> ImportRun<'a> {
+    fn new(pin_key: &'a PinKey, file: &'a str) -> Self {
+        ImportRun {
+            pin_key,
+            file,
+            seen: Seen::default(),
+            key_bound: false,
+            policy: None,
+            report: ImportReport::default(),
         }
     }
-    let pins = dir.users.iter().any(|u| u.pin.is_some());
+
+    fn invalid(&self, message: String) -> DirectoryError {
+        DirectoryError::Invalid {
+            file: self.file.to_string(),
+            message,
+        }
+    }
+
+    /// Check one piece and put it through the one provisioning path ([`provision::apply`]).
+    fn piece(&mut self, tx: &mut dyn Tx, dir: DirectoryFile) -> Result<(), Stop> {
+        let file = self.file;
+        check_unique(
+            file,
+            "apps",
+            &mut self.seen.apps,
+            dir.apps.iter().map(|a| a.id.as_str()),
+        )?;
+        check_unique(
+            file,
+            "users",
+            &mut self.seen.users,
+            dir.users.iter().map(|u| u.id.as_str()),
+        )?;
+        check_unique(
+            file,
+            "profiles",
+            &mut self.seen.profiles,
+            dir.profiles.iter().map(|p| p.name.as_str()),
+        )?;
+        check_unique(
+            file,
+            "devices",
+            &mut self.seen.devices,
+            dir.devices.iter().map(|d| d.name.as_str()),
+        )?;
+        check_unique(
+            file,
+            "admins",
+            &mut self.seen.admins,
+            dir.admins.iter().map(|a| a.username.as_str()),
+        )?;
+        let mut dir = dir;
+        if let Some(policy) = dir.policy.take() {
+            if let Some(problem) = policy.problems().into_iter().next() {
+                return Err(self.invalid(format!("policy: {problem}")).into());
+            }
+            if self.policy.is_some() {
+                return Err(self.invalid("policy: given twice".into()).into());
+            }
+            self.policy = Some(policy);
+        }
+        // A PIN that cannot be typed at a phone, or a hash that cannot match under this key,
+        // is a mistake in the file. An HMAC costs microseconds, not argon2's milliseconds
+        // (BENCHMARKS.md).
+        for u in &dir.users {
+            if let Some(pin) = &u.pin
+                && let Err(e) = self.pin_key.storable(&Key::of(&u.id), pin)
+            {
+                return Err(self.invalid(format!("user `{}`: pin: {e}", u.id)).into());
+            }
+        }
+        // PIN hashes are stored only under the database's key, which they bind on a new
+        // database.
+        if !self.key_bound && dir.users.iter().any(|u| u.pin.is_some()) {
+            if let Err(e) = super::pin::bind_key_in(tx, self.pin_key)? {
+                return Err(DirectoryError::from(e).into());
+            }
+            self.key_bound = true;
+        }
+        for patch in patches(dir) {
+            let (kind, name) = (patch.kind().element(), patch.name().to_string());
+            // argon2 for a password or certificate; the file's few of them are worth a pause
+            // of the transaction more than a second copy of every entry in memory.
+            let patch = patch
+                .hashed(self.pin_key)
+                .map_err(|e| self.invalid(format!("{kind} `{name}`: {e}")))?;
+            let applied = match provision::apply(tx, Mode::Upsert, &patch, true)? {
+                Ok(applied) => applied,
+                Err(e) => {
+                    let message = match e {
+                        ProvisionError::UnknownProfile(profile) => {
+                            format!("{kind} `{name}`: profile `{profile}` is not defined")
+                        }
+                        e => format!("{kind} `{name}`: {e}"),
+                    };
+                    return Err(self.invalid(message).into());
+                }
+            };
+            let counter = match patch {
+                Patch::Application(_) => &mut self.report.apps,
+                Patch::User(_) => &mut self.report.users,
+                Patch::DeviceProfile(_) => &mut self.report.profiles,
+                Patch::Device(_) => &mut self.report.devices,
+                Patch::Admin(_) => &mut self.report.admins,
+            };
+            bump(counter, applied.created);
+        }
+        Ok(())
+    }
+
+    /// The policy, then one `configChange` event for the file.
+    fn finish(
+        mut self,
+        tx: &mut dyn Tx,
+        actor: &str,
+        now: super::clock::Timestamp,
+    ) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
+        if let Some(policy) = &self.policy {
+            // As setPolicy does: its read-merge-write must not overwrite this one, nor this it.
+            tx.policy_for_update()?;
+            tx.set_policy(policy)?;
+            self.report.policy = true;
+        }
+        let mut event = NewEvent::new(now, EventKind::ConfigChange)
+            .detail(format!("import {}: {}", self.file, self.report));
+        event.actor = Some(actor.to_string());
+        tx.append_event(&event)?;
+        Ok(Ok(self.report))
+    }
+}
+
+/// A piece's entries as provisioning patches. Profiles first: users and devices name them,
+/// and may name one defined further down the piece.
+fn patches(dir: DirectoryFile) -> impl Iterator<Item = Patch<Plain>> {
     let plain = |s: String| Plain(s);
-    let mut patches: Vec<Patch<Plain>> = Vec::new();
-    patches.extend(dir.profiles.into_iter().map(|p| {
+    let profiles = dir.profiles.into_iter().map(|p| {
         Patch::DeviceProfile(ProfilePatch {
             name: p.name,
             description: clearable(p.description),
             lines: p.lines,
         })
-    }));
-    patches.extend(dir.devices.into_iter().map(|d| {
+    });
+    let devices = dir.devices.into_iter().map(|d| {
         Patch::Device(DevicePatch {
             name: d.name,
             model: clearable(d.model),
             em_enabled: d.em_enabled,
             logout_profile: clearable(d.logout_profile),
         })
-    }));
-    patches.extend(dir.apps.into_iter().map(|a| {
+    });
+    let apps = dir.apps.into_iter().map(move |a| {
         Patch::Application(AppPatch {
             id: a.id,
             certificates: a
@@ -442,8 +649,8 @@ pub async fn import(
                 .map(|c| c.into_vec().into_iter().map(plain).collect()),
             proxy: a.proxy,
         })
-    }));
-    patches.extend(dir.users.into_iter().map(|u| {
+    });
+    let users = dir.users.into_iter().map(|u| {
         Patch::User(UserPatch {
             pin: u.pin.map(|p| Some(Plain(p))),
             password: u.password.map(|p| Some(Plain(p))),
@@ -453,101 +660,19 @@ pub async fn import(
             extension: clearable(u.extension),
             id: u.id,
         })
-    }));
-    patches.extend(dir.admins.into_iter().map(|a| {
+    });
+    let admins = dir.admins.into_iter().map(|a| {
         Patch::Admin(AdminPatch {
             password: a.password.map(Plain),
             role: a.role,
             username: a.username,
         })
-    }));
-
-    // argon2 is slow on purpose; hash on a blocking thread, all at once, as the admin API does.
-    let key = pin_key.clone();
-    let hashed = tokio::task::spawn_blocking(move || {
-        patches
-            .into_iter()
-            .map(|p| {
-                let (kind, name) = (p.kind().element(), p.name().to_string());
-                p.hashed(&key).map_err(|e| format!("{kind} `{name}`: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| invalid(format!("hashing secrets failed: {e}")))?
-    .map_err(invalid)?;
-    let prepared = Prepared {
-        policy: dir.policy,
-        patches: hashed,
-        pins,
-    };
-
-    let now = clock.now();
-    let file_name = file.to_string();
-    let actor = actor.to_string();
-    let pin_key = pin_key.clone();
-    run_tx(store.as_ref(), move |tx| {
-        apply(tx, prepared.clone(), &pin_key, &file_name, &actor, now)
-    })
-    .await?
-}
-
-/// The import's transaction: every patch through the one provisioning path
-/// ([`provision::apply`]), then the policy, then one `configChange` event for the file.
-fn apply(
-    tx: &mut dyn Tx,
-    p: Prepared,
-    pin_key: &PinKey,
-    file: &str,
-    actor: &str,
-    now: super::clock::Timestamp,
-) -> Result<Result<ImportReport, DirectoryError>, StoreError> {
-    let mut report = ImportReport::default();
-    // The whole directory at once: one lock however large the file (see `lock_directory`).
-    tx.lock_directory(true)?;
-    // PIN hashes are stored only under the database's key, which they bind on a new database.
-    if p.pins
-        && let Err(e) = super::pin::bind_key_in(tx, pin_key)?
-    {
-        return Ok(Err(e.into()));
-    }
-    for patch in &p.patches {
-        let applied = match provision::apply(tx, Mode::Upsert, patch, true)? {
-            Ok(applied) => applied,
-            Err(e) => {
-                let (kind, name) = (patch.kind().element(), patch.name());
-                let message = match e {
-                    ProvisionError::UnknownProfile(profile) => {
-                        format!("{kind} `{name}`: profile `{profile}` is not defined")
-                    }
-                    e => format!("{kind} `{name}`: {e}"),
-                };
-                return Ok(Err(DirectoryError::Invalid {
-                    file: file.to_string(),
-                    message,
-                }));
-            }
-        };
-        let counter = match patch {
-            Patch::Application(_) => &mut report.apps,
-            Patch::User(_) => &mut report.users,
-            Patch::DeviceProfile(_) => &mut report.profiles,
-            Patch::Device(_) => &mut report.devices,
-            Patch::Admin(_) => &mut report.admins,
-        };
-        bump(counter, applied.created);
-    }
-    if let Some(policy) = &p.policy {
-        // As setPolicy does: its read-merge-write must not overwrite this one, nor this it.
-        tx.policy_for_update()?;
-        tx.set_policy(policy)?;
-        report.policy = true;
-    }
-    let mut event =
-        NewEvent::new(now, EventKind::ConfigChange).detail(format!("import {file}: {report}"));
-    event.actor = Some(actor.to_string());
-    tx.append_event(&event)?;
-    Ok(Ok(report))
+    });
+    profiles
+        .chain(devices)
+        .chain(apps)
+        .chain(users)
+        .chain(admins)
 }
 
 #[cfg(test)]
@@ -648,5 +773,61 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(&d.apps[0].certificate, Some(OneOrMany::Many(v)) if v.len() == 2));
+    }
+
+    /// A file of several pieces (`directory_source`), users before the profile they name.
+    fn big_file(users: usize) -> String {
+        let mut text = String::from("[policy]\nmultiple_login = \"allowed\"\n\n");
+        for i in 0..users {
+            text.push_str(&format!("[[users]]\nid = \"u{i}\"\nprofiles = [\"P\"]\n\n"));
+        }
+        text.push_str("[[devices]]\nname = \"D1\"\nlogout_profile = \"P\"\n\n");
+        text.push_str("[[profiles]]\nname = \"P\"\n");
+        text
+    }
+
+    #[tokio::test]
+    async fn a_file_read_in_pieces_imports_as_the_whole_file_would() {
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open_in_memory().unwrap());
+        let clock = super::super::ManualClock::new(super::super::Timestamp(0));
+        let key = PinKey::default();
+        let users = super::super::directory_source::PIECE_ENTRIES * 2 + 7;
+        let load = |text: String| {
+            let (store, clock, key) = (store.clone(), clock.clone(), key.clone());
+            let source = DirectorySource::toml_text("big.toml", text);
+            async move { import_source(&store, &clock, &key, source, "test").await }
+        };
+        let report = load(big_file(users)).await.unwrap();
+        assert_eq!(report.users, (users as u32, 0));
+        assert_eq!((report.profiles, report.devices), ((1, 0), (1, 0)));
+        assert!(report.policy);
+        let user = store
+            .user(&Key::of(&format!("u{}", users - 1)))
+            .await
+            .unwrap();
+        assert_eq!(user.unwrap().profiles, ["P"]);
+
+        // Mistakes far apart are still found, with the line of the whole file; and nothing
+        // of a refused file is kept.
+        let mut twice = big_file(users);
+        twice.push_str("[[users]]\nid = \"U0\"\n");
+        let err = load(twice).await.unwrap_err().to_string();
+        assert_eq!(err, "big.toml: users: `U0` appears twice");
+        let mut policies = big_file(10);
+        policies.push_str("[policy]\nremember_last_user = true\n");
+        let err = load(policies).await.unwrap_err().to_string();
+        assert_eq!(err, "big.toml: policy: given twice");
+        let mut broken = big_file(users);
+        let line = broken.matches('\n').count() + 1;
+        broken.push_str("[[devices]]\nname = = 1\n");
+        let err = load(broken).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("big.toml:{}:", line + 1)),
+            "{err} (line {})",
+            line + 1
+        );
+        let counts = store.counts().await.unwrap();
+        assert_eq!(counts.users, users as u64, "the refused files added nobody");
     }
 }

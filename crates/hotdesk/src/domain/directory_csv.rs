@@ -125,11 +125,32 @@ impl Row<'_> {
 
 /// Read a CSV directory file of `kind`; `file` names it in errors.
 pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, DirectoryError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut whole = DirectoryFile::default();
+    parse_pieces(file, kind, text.as_bytes(), usize::MAX, &mut |piece| {
+        whole = piece;
+        Ok::<_, DirectoryError>(())
+    })?;
+    Ok(whole)
+}
+
+/// Read a CSV directory file of `kind` record by record, handing `f` a directory of at most
+/// `piece` entries at a time (`directory_source`), and one (perhaps empty) at the end.
+pub fn parse_pieces<E: From<DirectoryError>>(
+    file: &str,
+    kind: CsvKind,
+    input: impl std::io::Read,
+    piece: usize,
+    f: &mut dyn FnMut(DirectoryFile) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut input = std::io::BufReader::new(input);
+    // A byte-order mark, as spreadsheets write, is not part of the first column's name.
+    if std::io::BufRead::fill_buf(&mut input).is_ok_and(|b| b.starts_with("\u{feff}".as_bytes())) {
+        std::io::BufRead::consume(&mut input, 3);
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(input);
     let mut records = reader.records();
     let whole = |row: u64, column: &str, message: String| DirectoryError::Cell {
         file: file.to_string(),
@@ -139,13 +160,14 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
     };
     let header = match records.next() {
         Some(Ok(h)) => h,
-        Some(Err(e)) => return Err(whole(1, "-", e.to_string())),
+        Some(Err(e)) => return Err(whole(1, "-", e.to_string()).into()),
         None => {
             return Err(whole(
                 1,
                 "-",
                 "an empty file: the first row names the columns".into(),
-            ));
+            )
+            .into());
         }
     };
     let mut columns: Vec<&'static str> = Vec::new();
@@ -160,16 +182,17 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
                     kind.name(),
                     kind.columns().join(", ")
                 ),
-            ));
+            )
+            .into());
         };
         if columns.contains(known) {
-            return Err(whole(1, known, "the column is given twice".into()));
+            return Err(whole(1, known, "the column is given twice".into()).into());
         }
         columns.push(known);
     }
     let key = kind.columns()[0];
     if !columns.contains(&key) {
-        return Err(whole(1, key, format!("the file needs a column {key}")));
+        return Err(whole(1, key, format!("the file needs a column {key}")).into());
     }
     let mut dir = DirectoryFile::default();
     for record in records {
@@ -177,6 +200,9 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
             let row = e.position().map_or(0, |p| p.line());
             whole(row, "-", e.to_string())
         })?;
+        if dir.users.len() + dir.devices.len() + dir.profiles.len() >= piece {
+            f(std::mem::take(&mut dir))?;
+        }
         let line = record.position().map_or(0, |p| p.line());
         if record.iter().all(|c| c.trim().is_empty()) {
             continue; // a blank line, as spreadsheets leave at the end
@@ -186,7 +212,8 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
                 line,
                 &(columns.len() + 1).to_string(),
                 format!("a cell past the last column ({} columns)", columns.len()),
-            ));
+            )
+            .into());
         }
         let row = Row {
             file,
@@ -246,7 +273,7 @@ pub fn parse(file: &str, kind: CsvKind, text: &str) -> Result<DirectoryFile, Dir
             }),
         }
     }
-    Ok(dir)
+    f(dir)
 }
 
 /// The entities of `kind` in `dir` as a CSV file, every column, secrets as they are held (an

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod clock;
 pub mod directory;
 pub mod directory_csv;
+pub mod directory_source;
 mod em;
 pub mod error;
 pub mod feed;

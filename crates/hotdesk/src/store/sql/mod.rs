@@ -252,7 +252,10 @@ pub(crate) trait Engine: Conn {
     /// filter is plain text, with no `LIKE` wildcards to escape.
     const FIND: &'static str;
 
-    /// Delete the due logins, `RETURNING` [`LOGIN_COLUMNS`], with `$1` the instant.
+    /// Delete the due logins, `RETURNING` [`LOGIN_COLUMNS`], with `$1` the instant: at most a
+    /// thousand, the earliest first. A hundred thousand logins due at the same second end in a
+    /// series of short transactions (the scheduler runs pass after pass while any is due), and
+    /// a login queued behind them waits for one batch, not for all of them.
     const REMOVE_DUE_LOGINS: &'static str;
 
     /// How to order by a key so that both engines list in one order, byte by byte (SQLite's

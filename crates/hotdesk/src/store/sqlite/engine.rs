@@ -80,7 +80,10 @@ impl Engine for Lite<'_> {
     const BY_KEY: &'static str = "key";
 
     const REMOVE_DUE_LOGINS: &'static str = concat!(
-        "DELETE FROM logins WHERE expires_at <= $1 RETURNING ",
+        "DELETE FROM logins WHERE device_key IN (
+            SELECT device_key FROM logins WHERE expires_at <= $1
+            ORDER BY expires_at LIMIT 1000)
+         RETURNING ",
         login_columns!()
     );
 
