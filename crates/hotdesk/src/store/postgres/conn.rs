@@ -25,9 +25,25 @@ impl Conn {
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-/// One open transaction and the connection's statement cache.
+/// Where a job's statements go: an open transaction, or (for a lookup) the connection itself,
+/// each statement on its own.
+pub(super) enum On<'a, 't> {
+    Tx(&'a mut Transaction<'t>),
+    Client(&'a mut Client),
+}
+
+impl<'t> On<'_, 't> {
+    pub(super) fn reborrow(&mut self) -> On<'_, 't> {
+        match self {
+            On::Tx(tx) => On::Tx(tx),
+            On::Client(client) => On::Client(client),
+        }
+    }
+}
+
+/// One open transaction (or a bare connection) and the connection's statement cache.
 pub(super) struct Db<'a, 't> {
-    pub(super) tx: &'a mut Transaction<'t>,
+    pub(super) on: On<'a, 't>,
     pub(super) statements: &'a mut HashMap<String, Statement>,
 }
 
@@ -36,7 +52,10 @@ impl Db<'_, '_> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.tx.prepare(sql)?;
+        let st = match &mut self.on {
+            On::Tx(tx) => tx.prepare(sql)?,
+            On::Client(client) => client.prepare(sql)?,
+        };
         self.statements.insert(sql.to_string(), st.clone());
         Ok(st)
     }
@@ -47,7 +66,10 @@ impl Db<'_, '_> {
         params: Params<'_>,
     ) -> Result<Vec<Row>, postgres::Error> {
         let st = self.statement(sql)?;
-        self.tx.query(&st, params)
+        match &mut self.on {
+            On::Tx(tx) => tx.query(&st, params),
+            On::Client(client) => client.query(&st, params),
+        }
     }
 
     pub(super) fn execute(
@@ -56,6 +78,9 @@ impl Db<'_, '_> {
         params: Params<'_>,
     ) -> Result<u64, postgres::Error> {
         let st = self.statement(sql)?;
-        self.tx.execute(&st, params)
+        match &mut self.on {
+            On::Tx(tx) => tx.execute(&st, params),
+            On::Client(client) => client.execute(&st, params),
+        }
     }
 }

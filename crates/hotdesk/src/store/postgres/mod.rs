@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use super::OpenError;
 use crate::domain::{ReadJob, Store, StoreError, StoreResult, TxJob};
 use crate::store::sql::Sql;
-use conn::{Conn, Db};
+use conn::{Conn, Db, On};
 use engine::Pg;
 
 /// Connections a node keeps at most. Each request holds one for a few round trips.
@@ -202,6 +202,21 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Run a read job on a pooled connection outside a transaction.
+    fn run_bare(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        let mut conn = self.take()?;
+        let Conn { client, statements } = &mut conn;
+        let result = job(&mut Sql(Pg::new(Db {
+            on: On::Client(client),
+            statements,
+        })));
+        // A connection that died under the job is not kept (`put` drops a closed one).
+        self.put(conn);
+        result
+    }
+}
+
 fn begin(
     client: &mut Client,
     read_only: bool,
@@ -224,7 +239,7 @@ fn finish<T>(
     f: impl FnOnce(&mut Db<'_, '_>) -> StoreResult<(T, bool)>,
 ) -> StoreResult<T> {
     let answer = f(&mut Db {
-        tx: &mut tx,
+        on: On::Tx(&mut tx),
         statements,
     })?;
     match answer {
@@ -401,13 +416,21 @@ impl Store for PgStore {
         self.on_pool(move |pool, _| {
             pool.run(true, |db| {
                 let db = Db {
-                    tx: &mut *db.tx,
+                    on: db.on.reborrow(),
                     statements: &mut *db.statements,
                 };
                 Ok((job(&mut Sql(Pg::new(db)))?, false))
             })
         })
         .await
+    }
+
+    /// Each statement on its own, outside a transaction: a lookup's facts are independent
+    /// (a device and its login come from one statement) and the write that acts on them checks
+    /// again under its locks, so the BEGIN and the ROLLBACK, two of a query's five round
+    /// trips, bought nothing.
+    async fn lookup(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
+        self.on_pool(move |pool, _| pool.run_bare(job)).await
     }
 
     fn login_changes(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -426,7 +449,7 @@ impl Store for PgStore {
             loop {
                 let result = pool.run(false, |db| {
                     let mut pg = Sql(Pg::new(Db {
-                        tx: &mut *db.tx,
+                        on: db.on.reborrow(),
                         statements: &mut *db.statements,
                     }));
                     let outcome = job(&mut pg)?;
