@@ -3,8 +3,8 @@
 --
 --   BENCH_SCENARIO=query  deviceUserQuery of one device picked at random among BENCH_ENTITIES
 --   BENCH_SCENARIO=login  each request logs a new user into a new device: thread t of T sends
---                         pairs t, t+T, t+2T, ... (LGDEVi with lguseri), so no pair repeats;
---                         past BENCH_ENTITIES pairs it sends queries instead, never a repeat
+--                         pairs o+t, o+t+T, o+t+2T, ... (LGDEVi with lguseri, o = BENCH_OFFSET),
+--                         so no pair repeats; past BENCH_ENTITIES it sends queries instead
 --
 -- Every answer is checked: an HTTP status other than 200 or an EM <failure> counts as an error.
 -- When a thread has one connection (wrk -c equal to -t), each answer is to the request made just
@@ -13,6 +13,8 @@
 
 local scenario = os.getenv("BENCH_SCENARIO") or "query"
 local entities = tonumber(os.getenv("BENCH_ENTITIES") or "2000")
+-- Login runs after the first start past the pairs the earlier ones used.
+local offset = tonumber(os.getenv("BENCH_OFFSET") or "0")
 local app = "<appInfo><appID>appid</appID><appCertificate>apppasswd</appCertificate></appInfo>"
 
 local threads = {}
@@ -49,6 +51,7 @@ function init(args)
   nthreads = tonumber(os.getenv("BENCH_THREADS"))
   sent, acked, errors, beyond = 0, 0, 0, 0
   last = -1   -- the pair of the last login request made, -1 after a query
+  top = -1    -- the highest pair sent
   acked_pairs = {}
   math.randomseed(1 + id)
   wrk.method = "POST"
@@ -59,11 +62,12 @@ end
 function request()
   local body
   if scenario == "login" then
-    local i = id + sent * nthreads
+    local i = offset + id + sent * nthreads
     if i < entities then
       body = login(i)
       sent = sent + 1
       last = i
+      top = i
     else
       beyond = beyond + 1
       last = -1
@@ -86,11 +90,12 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local s, a, e, b = 0, 0, 0, 0
+  local s, a, e, b, top_pair = 0, 0, 0, 0, -1
   local out = os.getenv("BENCH_ACKED_FILE")
   local f = out and io.open(out, "w")
   for _, t in ipairs(threads) do
     s, a, e, b = s + t:get("sent"), a + t:get("acked"), e + t:get("errors"), b + t:get("beyond")
+    top_pair = math.max(top_pair, t:get("top"))
     if f then
       for _, i in ipairs(t:get("acked_pairs")) do f:write(i, "\n") end
     end
@@ -98,9 +103,9 @@ function done(summary, latency, requests)
   if f then f:close() end
   io.write(string.format(
     "BENCH requests=%d rps=%.1f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%d " ..
-    "socket_errors=%d logins_sent=%d logins_acked=%d beyond=%d\n",
+    "socket_errors=%d logins_sent=%d logins_acked=%d beyond=%d next_pair=%d\n",
     summary.requests, summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
     e, summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.timeout + summary.errors.status, s, a, b))
+    summary.errors.timeout + summary.errors.status, s, a, b, top_pair + 1))
 end

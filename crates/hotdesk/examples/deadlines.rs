@@ -23,7 +23,11 @@ async fn main() -> anyhow::Result<()> {
     let url = args
         .next()
         .unwrap_or_else(|| format!("sqlite://{}/deadlines.db", dir.display()));
-    let store: Arc<dyn Store> = hotdesk::store::open(&url).await?;
+    // As `hotdesk import` does: loading the directory is one long transaction.
+    let options = hotdesk::store::StoreOptions {
+        timeout: std::time::Duration::from_secs(600),
+    };
+    let store: Arc<dyn Store> = hotdesk::store::open_with(&url, options).await?;
     let due = Timestamp(1_800_000_000_000);
     let clock = ManualClock::new(Timestamp(due.0 - 3_600_000));
 
