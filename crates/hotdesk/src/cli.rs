@@ -448,8 +448,6 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
 
 async fn import(args: Import) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
-    // Read now only to report a missing or unreadable file before the database is opened; the
-    // import itself reads the file a piece at a time.
     std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let csv_kind = match &args.kind {
         Some(kind) => CsvKind::parse(kind),
@@ -463,6 +461,9 @@ async fn import(args: Import) -> anyhow::Result<()> {
         ),
         None => DirectorySource::toml_file(&args.file),
     };
+    // A file that does not parse touches nothing: no key file made, no database created. The
+    // import then reads it again, a piece at a time.
+    source.check()?;
     let pin_key = args.key.load(&args.db.database)?;
     let store = open_for_command(&args.db.database).await?;
     let report =

@@ -393,8 +393,23 @@ pub async fn import(
     dir: DirectoryFile,
     actor: &str,
 ) -> Result<ImportReport, DirectoryError> {
-    // One piece, all lists in it (`ImportRun::piece` puts profiles first). A backend that runs
-    // the transaction again after a conflict gets its own copy.
+    // Checked and hashed (argon2 is slow on purpose) on a blocking thread before the
+    // transaction, as the admin API does, so that no write waits for it; then one piece, all
+    // lists in it, profiles first. A backend that runs the transaction again gets a copy.
+    let (key, name) = (pin_key.clone(), file.to_string());
+    let checked = tokio::task::spawn_blocking(move || {
+        Checker {
+            pin_key: &key,
+            file: &name,
+            seen: Seen::default(),
+        }
+        .check(dir)
+    })
+    .await
+    .map_err(|e| DirectoryError::Invalid {
+        file: file.to_string(),
+        message: format!("hashing secrets failed: {e}"),
+    })??;
     run_import(
         store,
         clock,
@@ -402,7 +417,7 @@ pub async fn import(
         file,
         actor,
         move |pass, f| match pass {
-            Pass::Profiles => f(dir.clone()),
+            Pass::Profiles => f(Piece::Checked(checked.clone())),
             Pass::Rest => Ok(()),
         },
     )
@@ -421,7 +436,7 @@ pub async fn import_source(
 ) -> Result<ImportReport, DirectoryError> {
     let file = source.name().to_string();
     run_import(store, clock, pin_key, &file, actor, move |pass, f| {
-        source.for_each_piece(pass, f)
+        source.for_each_piece(pass, &mut |dir| f(Piece::File(dir)))
     })
     .await
 }
@@ -453,9 +468,7 @@ async fn run_import<F>(
     pieces: F,
 ) -> Result<ImportReport, DirectoryError>
 where
-    F: FnMut(Pass, &mut dyn FnMut(DirectoryFile) -> Result<(), Stop>) -> Result<(), Stop>
-        + Send
-        + 'static,
+    F: FnMut(Pass, &mut dyn FnMut(Piece) -> Result<(), Stop>) -> Result<(), Stop> + Send + 'static,
 {
     let now = clock.now();
     let file = file.to_string();
@@ -479,11 +492,110 @@ where
     .await?
 }
 
-/// One import's progress through its transaction.
-struct ImportRun<'a> {
+/// A piece as the import's transaction receives it: read from a file (checked and hashed in
+/// the transaction), or checked and hashed before it began.
+pub(crate) enum Piece {
+    File(DirectoryFile),
+    Checked(Checked),
+}
+
+/// A piece whose names and PINs are checked and whose secrets are hashed: what the transaction
+/// applies (cloned if the backend runs the transaction again after a conflict).
+#[derive(Clone)]
+pub(crate) struct Checked {
+    policy: Option<Policy>,
+    /// Profiles first: users name them, and a user may name one defined further down.
+    patches: Vec<Patch>,
+    /// Whether any patch sets a PIN hash, which binds the database's PIN key.
+    pins: bool,
+}
+
+/// The checks of a directory that need no database: names given twice (across all pieces), a
+/// policy that does not make sense, PINs a phone cannot type; and the hashing of secrets.
+struct Checker<'a> {
     pin_key: &'a PinKey,
     file: &'a str,
     seen: Seen,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, message: String) -> DirectoryError {
+        DirectoryError::Invalid {
+            file: self.file.to_string(),
+            message,
+        }
+    }
+
+    fn check(&mut self, dir: DirectoryFile) -> Result<Checked, DirectoryError> {
+        let file = self.file;
+        let seen = &mut self.seen;
+        check_unique(
+            file,
+            "apps",
+            &mut seen.apps,
+            dir.apps.iter().map(|a| a.id.as_str()),
+        )?;
+        check_unique(
+            file,
+            "users",
+            &mut seen.users,
+            dir.users.iter().map(|u| u.id.as_str()),
+        )?;
+        check_unique(
+            file,
+            "profiles",
+            &mut seen.profiles,
+            dir.profiles.iter().map(|p| p.name.as_str()),
+        )?;
+        check_unique(
+            file,
+            "devices",
+            &mut seen.devices,
+            dir.devices.iter().map(|d| d.name.as_str()),
+        )?;
+        check_unique(
+            file,
+            "admins",
+            &mut seen.admins,
+            dir.admins.iter().map(|a| a.username.as_str()),
+        )?;
+        let mut dir = dir;
+        let policy = dir.policy.take();
+        if let Some(problem) = policy
+            .as_ref()
+            .and_then(|p| p.problems().into_iter().next())
+        {
+            return Err(self.invalid(format!("policy: {problem}")));
+        }
+        // A PIN that cannot be typed at a phone, or a hash that cannot match under this key,
+        // is a mistake in the file, reported before the slow part. An HMAC costs
+        // microseconds, not argon2's milliseconds (BENCHMARKS.md).
+        for u in &dir.users {
+            if let Some(pin) = &u.pin
+                && let Err(e) = self.pin_key.storable(&Key::of(&u.id), pin)
+            {
+                return Err(self.invalid(format!("user `{}`: pin: {e}", u.id)));
+            }
+        }
+        let pins = dir.users.iter().any(|u| u.pin.is_some());
+        let patches = patches(dir)
+            .map(|p| {
+                let (kind, name) = (p.kind().element(), p.name().to_string());
+                p.hashed(self.pin_key)
+                    .map_err(|e| self.invalid(format!("{kind} `{name}`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Checked {
+            policy,
+            patches,
+            pins,
+        })
+    }
+}
+
+/// One import's progress through its transaction.
+struct ImportRun<'a> {
+    checker: Checker<'a>,
     /// Whether this transaction has bound the database's PIN key (before its first PIN).
     key_bound: bool,
     policy: Option<Policy>,
@@ -493,100 +605,51 @@ struct ImportRun<'a> {
 impl<'a> ImportRun<'a> {
     fn new(pin_key: &'a PinKey, file: &'a str) -> Self {
         ImportRun {
-            pin_key,
-            file,
-            seen: Seen::default(),
+            checker: Checker {
+                pin_key,
+                file,
+                seen: Seen::default(),
+            },
             key_bound: false,
             policy: None,
             report: ImportReport::default(),
         }
     }
 
-    fn invalid(&self, message: String) -> DirectoryError {
-        DirectoryError::Invalid {
-            file: self.file.to_string(),
-            message,
-        }
-    }
-
     /// Check one piece and put it through the one provisioning path ([`provision::apply`]).
-    fn piece(&mut self, tx: &mut dyn Tx, dir: DirectoryFile) -> Result<(), Stop> {
-        let file = self.file;
-        check_unique(
-            file,
-            "apps",
-            &mut self.seen.apps,
-            dir.apps.iter().map(|a| a.id.as_str()),
-        )?;
-        check_unique(
-            file,
-            "users",
-            &mut self.seen.users,
-            dir.users.iter().map(|u| u.id.as_str()),
-        )?;
-        check_unique(
-            file,
-            "profiles",
-            &mut self.seen.profiles,
-            dir.profiles.iter().map(|p| p.name.as_str()),
-        )?;
-        check_unique(
-            file,
-            "devices",
-            &mut self.seen.devices,
-            dir.devices.iter().map(|d| d.name.as_str()),
-        )?;
-        check_unique(
-            file,
-            "admins",
-            &mut self.seen.admins,
-            dir.admins.iter().map(|a| a.username.as_str()),
-        )?;
-        let mut dir = dir;
-        if let Some(policy) = dir.policy.take() {
-            if let Some(problem) = policy.problems().into_iter().next() {
-                return Err(self.invalid(format!("policy: {problem}")).into());
-            }
+    fn piece(&mut self, tx: &mut dyn Tx, piece: Piece) -> Result<(), Stop> {
+        let checked = match piece {
+            Piece::Checked(checked) => checked,
+            // A file read in pieces: its few passwords and certificates get argon2 here, in
+            // the transaction, rather than a second copy of every entry held in memory.
+            Piece::File(dir) => self.checker.check(dir)?,
+        };
+        if let Some(policy) = checked.policy {
             if self.policy.is_some() {
-                return Err(self.invalid("policy: given twice".into()).into());
+                return Err(self.checker.invalid("policy: given twice".into()).into());
             }
             self.policy = Some(policy);
         }
-        // A PIN that cannot be typed at a phone, or a hash that cannot match under this key,
-        // is a mistake in the file. An HMAC costs microseconds, not argon2's milliseconds
-        // (BENCHMARKS.md).
-        for u in &dir.users {
-            if let Some(pin) = &u.pin
-                && let Err(e) = self.pin_key.storable(&Key::of(&u.id), pin)
-            {
-                return Err(self.invalid(format!("user `{}`: pin: {e}", u.id)).into());
-            }
-        }
         // PIN hashes are stored only under the database's key, which they bind on a new
         // database.
-        if !self.key_bound && dir.users.iter().any(|u| u.pin.is_some()) {
-            if let Err(e) = super::pin::bind_key_in(tx, self.pin_key)? {
+        if !self.key_bound && checked.pins {
+            if let Err(e) = super::pin::bind_key_in(tx, self.checker.pin_key)? {
                 return Err(DirectoryError::from(e).into());
             }
             self.key_bound = true;
         }
-        for patch in patches(dir) {
-            let (kind, name) = (patch.kind().element(), patch.name().to_string());
-            // argon2 for a password or certificate; the file's few of them are worth a pause
-            // of the transaction more than a second copy of every entry in memory.
-            let patch = patch
-                .hashed(self.pin_key)
-                .map_err(|e| self.invalid(format!("{kind} `{name}`: {e}")))?;
-            let applied = match provision::apply(tx, Mode::Upsert, &patch, true)? {
+        for patch in &checked.patches {
+            let applied = match provision::apply(tx, Mode::Upsert, patch, true)? {
                 Ok(applied) => applied,
                 Err(e) => {
+                    let (kind, name) = (patch.kind().element(), patch.name());
                     let message = match e {
                         ProvisionError::UnknownProfile(profile) => {
                             format!("{kind} `{name}`: profile `{profile}` is not defined")
                         }
                         e => format!("{kind} `{name}`: {e}"),
                     };
-                    return Err(self.invalid(message).into());
+                    return Err(self.checker.invalid(message).into());
                 }
             };
             let counter = match patch {
@@ -615,7 +678,7 @@ impl<'a> ImportRun<'a> {
             self.report.policy = true;
         }
         let mut event = NewEvent::new(now, EventKind::ConfigChange)
-            .detail(format!("import {}: {}", self.file, self.report));
+            .detail(format!("import {}: {}", self.checker.file, self.report));
         event.actor = Some(actor.to_string());
         tx.append_event(&event)?;
         Ok(Ok(self.report))

@@ -127,6 +127,15 @@ impl DirectorySource {
         }
     }
 
+    /// Read the whole file once without importing anything: a syntax error, a wrong type or
+    /// an unknown key is reported before any database or key file is opened or made.
+    pub fn check(&self) -> Result<(), DirectoryError> {
+        for pass in [Pass::Profiles, Pass::Rest] {
+            self.for_each_piece(pass, &mut |_| Ok::<_, DirectoryError>(()))?;
+        }
+        Ok(())
+    }
+
     fn unreadable(&self, e: std::io::Error) -> DirectoryError {
         let message = if e.kind() == std::io::ErrorKind::InvalidData {
             "the file is not UTF-8 text".to_string()
@@ -255,6 +264,11 @@ impl<R: BufRead> TomlPieces<R> {
             return None;
         }
         let name = name.trim();
+        // `[["users"]]` is the same header, quoted.
+        let name = ['"', '\'']
+            .iter()
+            .find_map(|q| name.strip_prefix(*q).and_then(|n| n.strip_suffix(*q)))
+            .unwrap_or(name);
         ENTRY_LISTS.contains(&name).then(|| name.to_string())
     }
 
@@ -370,7 +384,7 @@ mod tests {
     fn a_header_inside_a_multi_line_string_or_array_does_not_cut() {
         let text = "[[users]]\nid = \"a\"\nname = \"\"\"\n[[devices]]\n\"\"\"\n\
                     [[users]]\nid = \"b\"\nprofiles = [\n\"x\",\n]\n[[devices]]\nname = \"d\"\n\
-                    [[devices]]\nname = 'it''s'\n";
+                    [[ \"devices\" ]]\nname = 'it''s'\n";
         let all = pieces(text);
         let kinds: Vec<_> = all.iter().map(|p| p.kind.clone()).collect();
         assert_eq!(

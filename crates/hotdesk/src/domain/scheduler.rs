@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::clock::{Clock, Timestamp};
-use super::em::expire_due;
+use super::em::expire_batch;
 use super::model::Login;
 use super::run_tx;
 use super::store::{Store, StoreError};
@@ -49,11 +49,12 @@ impl Deadlines {
     }
 }
 
-/// End every login due now, in one transaction. Returns what it ended.
+/// End a batch of the logins due now (at most a thousand), in one transaction. Returns what
+/// it ended; while logins are still due the scheduler's next deadline is now, so it runs again.
 pub async fn expire_now(store: &dyn Store, clock: &dyn Clock) -> Result<Vec<Login>, StoreError> {
     let now = clock.now();
     let ended = run_tx(store, move |tx| {
-        expire_due(tx, now).map(Ok::<_, StoreError>)
+        expire_batch(tx, now).map(Ok::<_, StoreError>)
     })
     .await??;
     for login in &ended {

@@ -116,6 +116,27 @@ pub struct VerifiedCache {
     runs: std::sync::atomic::AtomicU64,
 }
 
+/// Takes a question out of the running ones when its first asker is done with it, answered or
+/// not (a client that hangs up while it waits for a slot must not leave its question behind).
+/// A later asker runs it again: a success is in `seen` by then, a failure is the throttle's.
+struct Retire<'a> {
+    cache: &'a VerifiedCache,
+    question: [u8; 32],
+    check: Arc<Answer>,
+}
+
+impl Drop for Retire<'_> {
+    fn drop(&mut self) {
+        let mut running = self.cache.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(&self.question)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.check))
+        {
+            running.remove(&self.question);
+        }
+    }
+}
+
 /// The answer to one question once its argon2 run ends: which stored hash matched, if any.
 type Answer = tokio::sync::OnceCell<Option<usize>>;
 
@@ -186,18 +207,16 @@ impl VerifiedCache {
             .entry(question)
             .or_default()
             .clone();
-        let matched = *check.get_or_init(|| self.run_argon2(secret, stored)).await;
-        {
-            // The first to get here retires the question; a later asker runs it again (a
-            // success is in `seen` by then, a failure is for the throttle to count).
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if running
-                .get(&question)
-                .is_some_and(|c| Arc::ptr_eq(c, &check))
-            {
-                running.remove(&question);
-            }
-        }
+        let retire = Retire {
+            cache: self,
+            question,
+            check,
+        };
+        let matched = *retire
+            .check
+            .get_or_init(|| self.run_argon2(secret, stored))
+            .await;
+        drop(retire);
         match matched {
             Some(i) => {
                 let tag = self.tag(&stored[i], secret);
@@ -374,6 +393,31 @@ mod tests {
             answers.push(c.await.unwrap());
         }
         (answers, cache.argon2_runs())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_check_given_up_while_it_waits_leaves_nothing_behind() {
+        let cache = Arc::new(VerifiedCache::default());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let held = cache.slots.acquire_many(cores).await.unwrap();
+        let stored = vec![hash("right")];
+        let waiting = tokio::spawn({
+            let (cache, stored) = (cache.clone(), stored.clone());
+            async move { cache.verify_any("wrong", &stored).await }
+        });
+        let running = || cache.running.lock().unwrap().len();
+        for _ in 0..100_000 {
+            if running() == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(running(), 1, "the check waits for a slot");
+        waiting.abort();
+        assert!(waiting.await.unwrap_err().is_cancelled());
+        assert_eq!(running(), 0, "the client hung up: its question is gone");
+        drop(held);
+        assert_eq!(cache.argon2_runs(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ use super::store::{Store, run_lookup};
 
 pub use auth::Caller;
 pub(crate) use configuration::effective_profile;
-pub(crate) use expiry::{end_login, expire_due};
+pub(crate) use expiry::{end_login, expire_batch, expire_due};
 pub(crate) use login::may_take;
 pub(crate) use origin::check_origin;
 

@@ -249,3 +249,53 @@ async fn the_scheduler_waits_longer_after_each_failed_pass_instead_of_spinning()
     shutdown.notify_one();
     task.await.unwrap();
 }
+
+/// More logins due than one batch of the store's (a thousand): a write ends them all first,
+/// each as an auto-logout, and what it does itself then sees none of them as live.
+#[tokio::test]
+async fn a_write_ends_every_due_login_first_however_many_batches_that_takes() {
+    const DUE: usize = 1_005;
+    let mut dir = String::from("[[profiles]]\nname = \"P\"\n");
+    for i in 0..DUE {
+        dir.push_str(&format!(
+            "[[users]]\nid = \"u{i}\"\nprofiles = [\"P\"]\n[[devices]]\nname = \"D{i}\"\n"
+        ));
+    }
+    let (em, faulty) = service(&dir).await;
+    let logins: Vec<Login> = (0..DUE)
+        .map(|i| Login {
+            device: format!("D{i}").into(),
+            user: format!("u{i}").into(),
+            profile: "P".into(),
+            app: "appid".into(),
+            logged_in_at: Timestamp(0),
+            deadline: Some(Timestamp(500_000)),
+        })
+        .collect();
+    crate::domain::run_tx(&faulty.inner, move |tx| {
+        for l in &logins {
+            tx.put_login(l)?;
+        }
+        Ok(Ok::<_, ()>(()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let logout_all = parse(&format!("<request>{APP}<logoutAll/></request>")).unwrap();
+    assert_eq!(
+        em.handle(logout_all, &RequestContext::default()).await,
+        EmResponse::Success
+    );
+    let events = faulty.inner.events_after(0, 10_000).await.unwrap();
+    let count = |kind: EventKind| events.iter().filter(|e| e.event.kind == kind).count();
+    assert_eq!(
+        count(EventKind::AutoLogout),
+        DUE,
+        "every due login, as an auto-logout"
+    );
+    assert_eq!(
+        count(EventKind::Logout),
+        0,
+        "none of them ended as if it were live"
+    );
+}

@@ -12,6 +12,8 @@ use postgres::{Client, Row, Statement, Transaction};
 pub(super) struct Conn {
     pub(super) client: Client,
     pub(super) statements: HashMap<String, Statement>,
+    /// When it was last given back to the pool.
+    pub(super) idle_since: std::time::Instant,
 }
 
 impl Conn {
@@ -19,6 +21,7 @@ impl Conn {
         Conn {
             client,
             statements: HashMap::new(),
+            idle_since: std::time::Instant::now(),
         }
     }
 }

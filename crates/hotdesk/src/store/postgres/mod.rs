@@ -30,6 +30,10 @@ use crate::store::sql::Sql;
 use conn::{Conn, Db, On};
 use engine::Pg;
 
+/// How long a pooled connection may sit idle before a lookup checks that it is alive (and how
+/// long that check may take).
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+
 /// Connections a node keeps at most. Each request holds one for a few round trips.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -151,7 +155,8 @@ impl Pool {
         Ok(Conn::new(self.config.connect(NoTls)?))
     }
 
-    fn put(&self, conn: Conn) {
+    fn put(&self, mut conn: Conn) {
+        conn.idle_since = std::time::Instant::now();
         if !conn.client.is_closed() {
             self.idle
                 .lock()
@@ -171,7 +176,9 @@ impl Pool {
         let mut conn = self.take()?;
         let mut job = Some(f);
         let first = {
-            let Conn { client, statements } = &mut conn;
+            let Conn {
+                client, statements, ..
+            } = &mut conn;
             match begin(client, read_only) {
                 Ok(tx) => Ok(job.take().map(|f| finish(tx, statements, f))),
                 Err(e) => Err(e),
@@ -194,7 +201,9 @@ impl Pool {
             return Err(StoreError::Database("a job ran twice".into()));
         };
         let result = {
-            let Conn { client, statements } = &mut conn;
+            let Conn {
+                client, statements, ..
+            } = &mut conn;
             finish(begin(client, read_only)?, statements, f)
         };
         self.put(conn);
@@ -203,10 +212,19 @@ impl Pool {
 }
 
 impl Pool {
-    /// Run a read job on a pooled connection outside a transaction.
+    /// Run a read job on a pooled connection outside a transaction. With no BEGIN to find a
+    /// dead connection before the job runs (as [`Pool::run`] does), one that sat idle for a
+    /// while is asked first: after a database restart the pool's connections are dead, and
+    /// a lookup's first statement would fail on one instead of a new connection being made.
     fn run_bare(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
         let mut conn = self.take()?;
-        let Conn { client, statements } = &mut conn;
+        if conn.idle_since.elapsed() > IDLE_CHECK && conn.client.is_valid(IDLE_CHECK).is_err() {
+            tracing::debug!("pooled connection is dead; reconnecting");
+            conn = self.connect()?;
+        }
+        let Conn {
+            client, statements, ..
+        } = &mut conn;
         let result = job(&mut Sql(Pg::new(Db {
             on: On::Client(client),
             statements,

@@ -241,23 +241,25 @@ impl ReaderPool {
     fn lookup_here(&self, job: ReadJob) -> StoreResult<Box<dyn Any + Send>> {
         let cell = self.local.get_or(|| RefCell::new(None));
         // A job never looks up from inside a lookup, so the cell is free; if it ever were
-        // not, a connection from the pool does the same work.
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            let conn = self.take().map_or_else(|| self.connect(), Ok)?;
-            let result = in_snapshot(&conn, |c| job(&mut Sql(Lite(c))));
-            if conn.is_autocommit() {
-                self.put(conn);
-            }
-            return result;
-        };
-        let conn = match slot.take() {
+        // not, a connection of the pool does the same work.
+        let mut slot = cell.try_borrow_mut().ok();
+        let conn = match slot.as_mut().and_then(|s| s.take()).or_else(|| self.take()) {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        let result = in_snapshot(&conn, |c| job(&mut Sql(Lite(c))));
+        // As a read on a blocking thread does, a job that panics answers an error (its request
+        // gets code 6) instead of taking the connection's task down with it.
+        let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_snapshot(&conn, |c| job(&mut Sql(Lite(c))))
+        })) else {
+            return Err(StoreError::Database("a database read panicked".into()));
+        };
         // A connection left inside a transaction (COMMIT failed) is dropped, not reused.
         if conn.is_autocommit() {
-            *slot = Some(conn);
+            match slot {
+                Some(mut slot) => *slot = Some(conn),
+                None => self.put(conn),
+            }
         }
         result
     }
