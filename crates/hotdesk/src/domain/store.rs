@@ -99,8 +99,10 @@ pub trait LoginTx {
     /// Delete logins whose deadline is at or before `now` and return them. A backend may end
     /// them in batches; the scheduler calls again while it finds more.
     fn remove_due_logins(&mut self, now: Timestamp) -> StoreResult<Vec<Login>>;
-    /// Remember who used the device last (`lastlogin`). An unknown device: nothing happens.
-    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()>;
+    /// Remember who used the device last (`lastlogin`), and hand back the device as it is now
+    /// (what the event of the ended login describes), in the same statement. An unknown
+    /// device: nothing happens, `None`.
+    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<Option<Device>>;
 }
 
 /// The outbox of events, numbered in commit order.

@@ -50,10 +50,14 @@ pub(crate) fn end_login(
     actor: &str,
     detail: Option<&str>,
 ) -> StoreResult<()> {
-    tx.set_last_user(&login.device.key(), &login.user)?;
+    let device = tx.set_last_user(&login.device.key(), &login.user)?;
     let mut event = NewEvent::for_login(now, kind, login, actor);
     event.detail = detail.map(str::to_string);
-    event.state = super::configuration::after_event(tx, login, false)?;
+    // The device with nobody on it, as `configuration::after_event` describes it; `None` for
+    // a device that is gone.
+    event.state = device
+        .map(|d| super::configuration::effective_profile(tx, &d, None))
+        .transpose()?;
     tx.append_event(&event)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Who is logged in where, over any engine.
 
 use super::{Engine, LOGIN_COLUMNS, Sql, Value, args, login, reads};
-use crate::domain::{DeviceLock, Key, Login, LoginTx, StoreResult, Timestamp, UserLock};
+use crate::domain::{Device, DeviceLock, Key, Login, LoginTx, StoreResult, Timestamp, UserLock};
 
 impl<E: Engine> Sql<E> {
     /// Run a `DELETE ... RETURNING` over logins. RETURNING hands rows back in no promised
@@ -71,11 +71,22 @@ impl<E: Engine> LoginTx for Sql<E> {
         self.delete_logins(E::REMOVE_DUE_LOGINS, args![now])
     }
 
-    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<()> {
-        self.0.execute(
-            "UPDATE devices SET last_user = $2 WHERE key = $1",
+    fn set_last_user(&mut self, device: &Key, user: &str) -> StoreResult<Option<Device>> {
+        // RETURNING saves the read of the device that every ended login's event needs: one
+        // round trip of a logoutAll's or an expiry pass's few per login.
+        let row = self.0.query_opt(
+            "UPDATE devices SET last_user = $2 WHERE key = $1
+             RETURNING name, model, em_enabled, logout_profile",
             args![device, user],
         )?;
-        Ok(())
+        row.map(|mut r| {
+            Ok(Device {
+                name: r.get()?,
+                model: r.get()?,
+                em_enabled: r.get()?,
+                logout_profile: r.get()?,
+            })
+        })
+        .transpose()
     }
 }
