@@ -27,7 +27,7 @@ use super::store::{Store, StoreError, StoreResult, Tx};
 /// The built-in directory of `serve --demo`: every entity the seed examples name.
 pub const DEMO: &str = include_str!("demo.toml");
 
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryFile {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +44,7 @@ pub struct DirectoryFile {
     pub admins: Vec<AdminEntry>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppEntry {
     pub id: String,
@@ -55,7 +55,7 @@ pub struct AppEntry {
     pub proxy: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -90,7 +90,7 @@ pub struct UserEntry {
     pub extension: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileEntry {
     pub name: String,
@@ -100,7 +100,7 @@ pub struct ProfileEntry {
     pub lines: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEntry {
     pub name: String,
@@ -113,7 +113,7 @@ pub struct DeviceEntry {
     pub logout_profile: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminEntry {
     pub username: String,
@@ -397,19 +397,12 @@ pub async fn import(
     // transaction, as the admin API does, so that no write waits for it; then one piece, all
     // lists in it, profiles first. A backend that runs the transaction again gets a copy.
     let (key, name) = (pin_key.clone(), file.to_string());
-    let checked = tokio::task::spawn_blocking(move || {
-        Checker {
-            pin_key: &key,
-            file: &name,
-            seen: Seen::default(),
-        }
-        .check(dir)
-    })
-    .await
-    .map_err(|e| DirectoryError::Invalid {
-        file: file.to_string(),
-        message: format!("hashing secrets failed: {e}"),
-    })??;
+    let checked = tokio::task::spawn_blocking(move || Checker::new(&key, &name).check(dir))
+        .await
+        .map_err(|e| DirectoryError::Invalid {
+            file: file.to_string(),
+            message: format!("hashing secrets failed: {e}"),
+        })??;
     run_import(
         store,
         clock,
@@ -518,7 +511,15 @@ struct Checker<'a> {
     seen: Seen,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(pin_key: &'a PinKey, file: &'a str) -> Self {
+        Checker {
+            pin_key,
+            file,
+            seen: Seen::default(),
+        }
+    }
+
     fn invalid(&self, message: String) -> DirectoryError {
         DirectoryError::Invalid {
             file: self.file.to_string(),
@@ -605,11 +606,7 @@ struct ImportRun<'a> {
 impl<'a> ImportRun<'a> {
     fn new(pin_key: &'a PinKey, file: &'a str) -> Self {
         ImportRun {
-            checker: Checker {
-                pin_key,
-                file,
-                seen: Seen::default(),
-            },
+            checker: Checker::new(pin_key, file),
             key_bound: false,
             policy: None,
             report: ImportReport::default(),

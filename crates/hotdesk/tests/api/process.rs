@@ -254,6 +254,23 @@ fn import_upserts_and_names_file_line_and_key_on_error() {
     );
     assert!(stderr.contains("emEnabled"), "{stderr}");
 
+    // A file that does not parse touches nothing: no database made, no key file written.
+    let fresh = dir.path().join("fresh.db");
+    let key = dir.path().join("fresh.key");
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&bad)
+        .args(["--database", &format!("sqlite://{}", fresh.display())])
+        .arg("--secret-key-file")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        !fresh.exists() && !key.exists(),
+        "the refused file left files behind"
+    );
+
     let dangling = dir.path().join("dangling.toml");
     std::fs::write(
         &dangling,

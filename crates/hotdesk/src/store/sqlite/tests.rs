@@ -387,3 +387,22 @@ mod contract {
 
     crate::contract_tests!(held());
 }
+
+/// A lookup runs on the calling thread; a job that panics there answers an error, as a read on
+/// a blocking thread does, and the next lookup on that thread works.
+#[tokio::test]
+async fn a_panicking_lookup_answers_an_error_and_the_next_one_works() {
+    let (_dir, store) = temp_store();
+    let panicked = crate::domain::run_lookup(&store, |_| -> StoreResult<()> {
+        panic!("a bug in a read job")
+    })
+    .await;
+    assert!(
+        matches!(&panicked, Err(StoreError::Database(m)) if m.contains("panicked")),
+        "{panicked:?}"
+    );
+    let counts = crate::domain::run_lookup(&store, |r| r.counts())
+        .await
+        .unwrap();
+    assert_eq!(counts, DirectoryCounts::default());
+}
