@@ -43,8 +43,14 @@ const CONFLICT_RETRIES: u32 = 3;
 /// The LISTEN/NOTIFY channel that says "a login with a deadline changed".
 const LOGINS_CHANNEL: &str = "hotdesk_logins";
 
-/// The LISTEN/NOTIFY channel that says "events were appended".
-const EVENTS_CHANNEL: &str = "hotdesk_events";
+/// The LISTEN/NOTIFY channel that says "events were numbered" (a macro, for `concat!`).
+macro_rules! events_channel {
+    () => {
+        "hotdesk_events"
+    };
+}
+use events_channel;
+const EVENTS_CHANNEL: &str = events_channel!();
 
 /// How a node talks to its database.
 #[derive(Debug, Clone, Copy)]
@@ -235,6 +241,16 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Give committed events their numbers ([`engine::NUMBER_EVENTS`]).
+    fn number_events(&self) -> StoreResult<()> {
+        let mut conn = self.take()?;
+        let result = conn.client.batch_execute(engine::NUMBER_EVENTS);
+        self.put(conn);
+        Ok(result?)
+    }
+}
+
 fn begin(
     client: &mut Client,
     read_only: bool,
@@ -326,6 +342,10 @@ impl PgStore {
                 });
             }
         }
+        // Events a node wrote and did not live to number.
+        client
+            .batch_execute(engine::NUMBER_EVENTS)
+            .map_err(|e| fail(StoreError::from(e).to_string()))?;
         let login_changes = Arc::new(tokio::sync::Notify::new());
         let event_changes = Arc::new(tokio::sync::Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
@@ -465,6 +485,7 @@ impl Store for PgStore {
         self.on_pool(move |pool, abandoned| {
             let mut attempt = 0u32;
             loop {
+                let mut wrote_events = false;
                 let result = pool.run(false, |db| {
                     let mut pg = Sql(Pg::new(Db {
                         on: db.on.reborrow(),
@@ -474,10 +495,17 @@ impl Store for PgStore {
                     // The last moment to give up: the caller was told this failed.
                     let commit = outcome.commit && !abandoned.load(Ordering::SeqCst);
                     if commit {
-                        pg.0.finish()?;
+                        wrote_events = pg.0.finish()?;
                     }
                     Ok((outcome.output, commit))
                 });
+                if result.is_ok() && wrote_events {
+                    // Before the answer, so that whoever hears of the write finds its events.
+                    // It is committed: a numbering that fails is left to the next one.
+                    if let Err(e) = pool.number_events() {
+                        tracing::warn!(error = %e, "numbering events failed; the next write will");
+                    }
+                }
                 match result {
                     Err(StoreError::Conflict(e)) if attempt < CONFLICT_RETRIES => {
                         attempt += 1;
@@ -563,6 +591,93 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("panicked"), "{e}");
+    }
+
+    /// Run `sql` on a connection of its own, as another node (or an operator) would.
+    fn on_the_side(url: &str, sql: &'static str) {
+        let url = url.to_string();
+        std::thread::spawn(move || Client::connect(&url, NoTls).unwrap().batch_execute(sql))
+            .join()
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn appended(store: &PgStore, at: i64) {
+        use crate::domain::{EventKind, NewEvent, Timestamp, Tx, run_tx};
+        run_tx(store, move |tx: &mut dyn Tx| {
+            tx.append_event(&NewEvent::new(Timestamp(at), EventKind::ConfigChange))
+                .map(Ok::<_, ()>)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    }
+
+    fn numbered(events: Vec<crate::domain::Event>) -> Vec<(i64, i64)> {
+        events.iter().map(|e| (e.seq, e.event.at.0)).collect()
+    }
+
+    /// An event is numbered by its commit, not by when it was written: a transaction that
+    /// wrote first and committed last gets the larger number, so a reader that has paged past
+    /// a number never meets a smaller one later.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn events_are_numbered_in_commit_order() {
+        let Some(store) = store().await else { return };
+        let url = store.schema.url.clone();
+        let (began, commit) = (
+            std::sync::mpsc::channel::<()>(),
+            std::sync::mpsc::channel::<()>(),
+        );
+        let (began_tx, began_rx) = began;
+        let (commit_tx, commit_rx) = commit;
+        let late = std::thread::spawn(move || {
+            let mut client = Client::connect(&url, NoTls).unwrap();
+            let mut tx = client.transaction().unwrap();
+            tx.batch_execute("INSERT INTO events (at, kind) VALUES (1, 'configChange')")
+                .unwrap();
+            began_tx.send(()).unwrap();
+            commit_rx.recv().unwrap();
+            tx.commit().unwrap();
+        });
+        began_rx.recv().unwrap();
+        appended(&store, 2).await;
+        assert_eq!(numbered(store.events_after(0, 10).await.unwrap()), [(1, 2)]);
+        commit_tx.send(()).unwrap();
+        late.join().unwrap();
+        // Committed, not numbered yet: unseen by a reader paging on.
+        assert!(store.events_after(1, 10).await.unwrap().is_empty());
+        appended(&store, 3).await;
+        assert_eq!(
+            numbered(store.events_after(1, 10).await.unwrap()),
+            [(2, 1), (3, 3)]
+        );
+        let last = crate::domain::run_read(&*store, |r| r.last_event_seq()).await;
+        assert_eq!(last.unwrap(), 3);
+    }
+
+    /// Events a node committed and did not live to number get their numbers when a node
+    /// starts, after the ones numbered before, in the order they were written.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn events_a_dead_node_left_unnumbered_are_numbered_at_start() {
+        let Some(store) = store().await else { return };
+        appended(&store, 1).await;
+        on_the_side(
+            &store.schema.url,
+            "INSERT INTO events (at, kind) VALUES (2, 'configChange'), (3, 'configChange')",
+        );
+        assert_eq!(numbered(store.events_after(0, 10).await.unwrap()), [(1, 1)]);
+        let url = store.schema.url.clone();
+        let again = tokio::task::spawn_blocking(move || PgStore::open(&url, PgOptions::default()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            numbered(again.events_after(0, 10).await.unwrap()),
+            [(1, 1), (2, 2), (3, 3)]
+        );
+        tokio::task::spawn_blocking(move || drop(again))
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! The tables mirror the SQLite backend's. Two differences carry weight:
 //! - `events.seq` is not a sequence: a sequence hands out numbers in call order, but
 //!   transactions commit in another order, and a reader paging "after N" would skip an event
-//!   that commits late with a smaller number. Instead each transaction takes the next numbers
-//!   from `event_counter` just before it commits; the row lock serializes that last step, so
-//!   numbers follow commit order and have no gaps (a rollback returns them).
+//!   that commits late with a smaller number. Instead a transaction writes its events without
+//!   numbers, and after its COMMIT numbers every committed event that has none, under a lock
+//!   that only numberings take, from `event_counter` (`engine::NUMBER_EVENTS`): numbers
+//!   follow commit order and have no gaps, and writers do not commit one at a time.
 //! - Keys and times are TEXT and BIGINT (milliseconds), as in SQLite, so export/import and the
 //!   domain see the same values.
 
@@ -187,6 +188,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX devices_by_logout_profile ON devices(logout_profile_key)
         WHERE logout_profile_key IS NOT NULL;
     ALTER TABLE events ADD COLUMN state TEXT;
+    "#,
+    // 6: events are numbered after their transaction commits (`engine::NUMBER_EVENTS`), no
+    // longer from inside it: a row is written without `seq`, and `id` keeps the order they
+    // were written in until then. (Adding `id` rewrites the table once.)
+    r#"
+    ALTER TABLE events ADD COLUMN id BIGINT GENERATED ALWAYS AS IDENTITY;
+    ALTER TABLE events DROP CONSTRAINT events_pkey;
+    ALTER TABLE events ALTER COLUMN seq DROP NOT NULL;
+    CREATE UNIQUE INDEX events_by_seq ON events(seq);
+    CREATE INDEX events_to_number ON events(id) WHERE seq IS NULL;
     "#,
 ];
 
