@@ -2,8 +2,8 @@
 //!
 //! Writes run at READ COMMITTED. What makes a rule that reads then writes safe across nodes is
 //! locking (the order is [`crate::domain::Tx`]'s): each lock is a transaction-scoped advisory
-//! lock. Events are written unnumbered, last, just before COMMIT, and numbered after it by
-//! [`NUMBER_EVENTS`] (see [`super::schema`]).
+//! lock. Events are written unnumbered, last, just before COMMIT; after it, [`NUMBER_EVENTS`]
+//! numbers them and the other nodes are notified ([`AfterCommit`], [`super::schema`]).
 
 use super::conn::Db;
 use crate::domain::{NewEvent, StoreError, StoreResult};
@@ -76,24 +76,44 @@ impl<'a, 't> Pg<'a, 't> {
         }
     }
 
-    /// What the job leaves to do before COMMIT: tell the other nodes about new deadlines (a
-    /// NOTIFY is delivered at commit, and only then), and write the buffered events, without
-    /// numbers. Answers whether it wrote any: then [`NUMBER_EVENTS`] runs after the COMMIT.
-    pub(super) fn finish(&mut self) -> StoreResult<bool> {
-        if self.logins_changed {
-            self.execute("SELECT pg_notify($1, '')", args![super::LOGINS_CHANNEL])?;
+    /// What the job leaves to do before COMMIT: write the buffered events, without numbers.
+    /// Answers what must follow the COMMIT ([`super::Pool::wait_numbered`]).
+    pub(super) fn finish(&mut self) -> StoreResult<AfterCommit> {
+        let after = AfterCommit {
+            events: !self.events.is_empty(),
+            logins: self.logins_changed,
+        };
+        if after.events {
+            let events = std::mem::take(&mut self.events);
+            outbox::insert_events(self, None, &events)?;
         }
-        if self.events.is_empty() {
-            return Ok(false);
-        }
-        let events = std::mem::take(&mut self.events);
-        outbox::insert_events(self, None, &events)?;
-        Ok(true)
+        Ok(after)
+    }
+}
+
+/// What a committed write leaves to do: number its events, tell the other nodes' schedulers
+/// that a login changed.
+///
+/// Neither is done inside the writing transaction. A NOTIFY takes PostgreSQL's one lock on
+/// the notification queue at commit and holds it until the commit is flushed, so writers that
+/// notify commit one at a time (seen as `Lock:object` waits in `pg_stat_activity`); done
+/// after the COMMIT, by the one numbering pass that covers many commits, it costs one flush
+/// per pass instead of one at a time per write.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct AfterCommit {
+    pub events: bool,
+    pub logins: bool,
+}
+
+impl AfterCommit {
+    pub(super) fn is_empty(self) -> bool {
+        !self.events && !self.logins
     }
 }
 
 /// Number every committed event that has no number yet, in the order they were written, and
-/// wake the nodes that deliver events; one round trip, its own transaction.
+/// wake the nodes that deliver events; one round trip, its own transaction ([`LOGINS_CHANGED`]
+/// may follow in the same one).
 ///
 /// Why after the COMMIT and not in the writing transaction: a number must follow commit order
 /// (a reader paging "after N" must never meet a smaller number later), and taking it inside
@@ -120,6 +140,11 @@ pub(super) const NUMBER_EVENTS: &str = concat!(
     super::events_channel!(),
     "', '');"
 );
+
+/// Wake the other nodes' schedulers: a login with a deadline changed. Sent after the COMMIT of
+/// the write, with its numbering ([`AfterCommit`]).
+pub(super) const LOGINS_CHANGED: &str =
+    concat!("SELECT pg_notify('", super::logins_channel!(), "', '');");
 
 impl Conn for Pg<'_, '_> {
     fn execute(&mut self, sql: &str, args: &[Value<'_>]) -> StoreResult<u64> {

@@ -40,8 +40,15 @@ const MAX_CONNECTIONS: usize = 16;
 /// Times a conflicting transaction is run again (after 20, 80 and 320 ms).
 const CONFLICT_RETRIES: u32 = 3;
 
-/// The LISTEN/NOTIFY channel that says "a login with a deadline changed".
-const LOGINS_CHANNEL: &str = "hotdesk_logins";
+/// The LISTEN/NOTIFY channel that says "a login with a deadline changed" (a macro, for
+/// `concat!`).
+macro_rules! logins_channel {
+    () => {
+        "hotdesk_logins"
+    };
+}
+use logins_channel;
+const LOGINS_CHANNEL: &str = logins_channel!();
 
 /// The LISTEN/NOTIFY channel that says "events were numbered" (a macro, for `concat!`).
 macro_rules! events_channel {
@@ -131,7 +138,28 @@ struct Pool {
     config: Config,
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
+    numbering: Mutex<Numbering>,
+    numbered: std::sync::Condvar,
 }
+
+/// This node's writers waiting for their events to be numbered. One of them at a time runs
+/// [`engine::NUMBER_EVENTS`], for itself and every writer that committed before the pass
+/// began; the others wait for a pass that covers them. Under load a pass numbers the events
+/// of many commits, and the advisory lock sees one numbering per node, not one per writer.
+#[derive(Default)]
+struct Numbering {
+    /// Writers that asked, ever: the n-th to ask is covered by any pass begun after it asked.
+    asked: u64,
+    /// Every writer up to this one is covered by a pass that ended.
+    covered: u64,
+    running: bool,
+    /// A writer not covered yet changed a login: the next pass tells the other nodes.
+    logins: bool,
+}
+
+/// How long a writer waits for a pass to cover it before it answers anyway (its events are
+/// committed; the next pass numbers them).
+const NUMBERING_WAIT: Duration = Duration::from_secs(10);
 
 impl Pool {
     /// A connection: an idle one that is still open, or a new one.
@@ -242,12 +270,59 @@ impl Pool {
 }
 
 impl Pool {
-    /// Give committed events their numbers ([`engine::NUMBER_EVENTS`]).
-    fn number_events(&self) -> StoreResult<()> {
+    /// Give committed events their numbers ([`engine::NUMBER_EVENTS`]), and tell the other
+    /// nodes that logins changed if `logins`.
+    fn number_events(&self, logins: bool) -> StoreResult<()> {
         let mut conn = self.take()?;
-        let result = conn.client.batch_execute(engine::NUMBER_EVENTS);
+        let result = if logins {
+            conn.client.batch_execute(&format!(
+                "{}{}",
+                engine::NUMBER_EVENTS,
+                engine::LOGINS_CHANGED
+            ))
+        } else {
+            conn.client.batch_execute(engine::NUMBER_EVENTS)
+        };
         self.put(conn);
         Ok(result?)
+    }
+
+    /// What a committed write leaves ([`engine::AfterCommit`]): return once a numbering pass
+    /// that began after this call has ended (or failed, or [`NUMBERING_WAIT`] passed), so the
+    /// events this thread committed have their numbers and the other nodes were told.
+    fn wait_numbered(&self, after: engine::AfterCommit) {
+        let lock = || self.numbering.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = std::time::Instant::now() + NUMBERING_WAIT;
+        let mut state = lock();
+        state.asked += 1;
+        state.logins |= after.logins;
+        let me = state.asked;
+        while state.covered < me {
+            if !state.running {
+                state.running = true;
+                let through = state.asked;
+                let logins = std::mem::take(&mut state.logins);
+                drop(state);
+                if let Err(e) = self.number_events(logins) {
+                    tracing::warn!(error = %e, "numbering events failed; the next write will");
+                }
+                state = lock();
+                state.running = false;
+                state.covered = state.covered.max(through);
+                self.numbered.notify_all();
+                continue;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!("no numbering of events covered this write in time");
+                return;
+            }
+            state = self
+                .numbered
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 }
 
@@ -342,9 +417,14 @@ impl PgStore {
                 });
             }
         }
-        // Events a node wrote and did not live to number.
+        // Events a node wrote and did not live to number, and logins it did not live to tell
+        // the other nodes of.
         client
-            .batch_execute(engine::NUMBER_EVENTS)
+            .batch_execute(&format!(
+                "{}{}",
+                engine::NUMBER_EVENTS,
+                engine::LOGINS_CHANGED
+            ))
             .map_err(|e| fail(StoreError::from(e).to_string()))?;
         let login_changes = Arc::new(tokio::sync::Notify::new());
         let event_changes = Arc::new(tokio::sync::Notify::new());
@@ -365,6 +445,8 @@ impl PgStore {
             config,
             idle: Mutex::new(vec![Conn::new(client)]),
             permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            numbering: Mutex::default(),
+            numbered: std::sync::Condvar::new(),
         };
         Ok(PgStore {
             pool: Arc::new(pool),
@@ -485,7 +567,7 @@ impl Store for PgStore {
         self.on_pool(move |pool, abandoned| {
             let mut attempt = 0u32;
             loop {
-                let mut wrote_events = false;
+                let mut after = engine::AfterCommit::default();
                 let result = pool.run(false, |db| {
                     let mut pg = Sql(Pg::new(Db {
                         on: db.on.reborrow(),
@@ -495,16 +577,13 @@ impl Store for PgStore {
                     // The last moment to give up: the caller was told this failed.
                     let commit = outcome.commit && !abandoned.load(Ordering::SeqCst);
                     if commit {
-                        wrote_events = pg.0.finish()?;
+                        after = pg.0.finish()?;
                     }
                     Ok((outcome.output, commit))
                 });
-                if result.is_ok() && wrote_events {
+                if result.is_ok() && !after.is_empty() {
                     // Before the answer, so that whoever hears of the write finds its events.
-                    // It is committed: a numbering that fails is left to the next one.
-                    if let Err(e) = pool.number_events() {
-                        tracing::warn!(error = %e, "numbering events failed; the next write will");
-                    }
+                    pool.wait_numbered(after);
                 }
                 match result {
                     Err(StoreError::Conflict(e)) if attempt < CONFLICT_RETRIES => {
