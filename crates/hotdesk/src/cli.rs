@@ -164,9 +164,14 @@ struct Serve {
     listen: String,
     #[command(flatten)]
     db: Database,
-    /// Load the built-in demo directory when the database is empty.
+    /// Load the built-in demo directory when the database is empty. Its passwords are in
+    /// this help: it listens on loopback only.
     #[arg(long)]
     demo: bool,
+    /// Open connections at most; past it a new connection is answered 503 and closed. The
+    /// process's file descriptor limit (`ulimit -n`) must be above it.
+    #[arg(long, env = "HOTDESK_MAX_CONNECTIONS", default_value_t = crate::http::serve::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
     /// Minutes of inactivity after which an admin API session ends.
     #[arg(long, env = "HOTDESK_SESSION_TIMEOUT_MINS", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
     session_timeout_mins: u32,
@@ -389,6 +394,9 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         Some(ms) => Arc::new(SystemClock::starting_at(Timestamp(ms))),
         None => Arc::new(SystemClock::new()),
     };
+    if args.demo {
+        demo_listens_on_loopback(&args.listen)?;
+    }
     let pin_key = args.key.load(&args.db.database)?;
     let store = store::open_with(
         &args.db.database,
@@ -432,6 +440,9 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         trusted_proxies: args.trusted_proxies,
         pin_key,
         public_url: args.public_url.clone(),
+        limits: crate::http::serve::Limits {
+            max_connections: args.max_connections as usize,
+        },
     };
     let public_url = args.public_url;
     let app = Application::build(store, clock, &args.listen, options).await?;
@@ -443,6 +454,23 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
         public_url.unwrap_or_else(|| format!("{scheme}://{addr}"))
     );
     app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `serve --demo` has passwords anyone can read in the README: it must not be reachable from
+/// another machine. Every address `listen` names must be loopback.
+fn demo_listens_on_loopback(listen: &str) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<_> = listen
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve --listen {listen}"))?
+        .collect();
+    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "--demo listens on loopback only (127.0.0.1 or [::1]), not {open}: its passwords are public. \
+             Import a directory of your own to serve on other addresses"
+        );
+    }
     Ok(())
 }
 

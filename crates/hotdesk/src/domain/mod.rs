@@ -21,7 +21,9 @@ pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use em::{Caller, EmService, RequestContext};
+pub use em::{
+    Caller, EmService, MAX_APP_FAILURES_PER_ADDRESS, MAX_APP_FAILURES_PER_NAME, RequestContext,
+};
 pub use error::EmError;
 pub use model::*;
 pub use store::{

@@ -81,6 +81,14 @@ pub fn is_hash_of_default_cost(value: &str) -> bool {
         && params.p_cost() <= ours.p_cost()
 }
 
+/// A hash of a secret nobody knows, checked in place of a name that does not exist: a wrong
+/// name then costs what a wrong secret does, and the time of an answer does not tell which
+/// names exist.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash(&new_token(16)));
+    &DECOY
+}
+
 /// argon2 runs (hashes made and checked) in this process, for `hotdesk_argon2_runs_total`:
 /// each costs ~19 MiB and tens of milliseconds of a core, so a rise explains a slow node.
 static ARGON2_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -246,13 +254,27 @@ impl VerifiedCache {
     }
 }
 
-/// Failed credential checks, counted per name and per address in fixed windows. Past the
-/// limit a check fails at once, without running argon2: a guessing client learns nothing and
-/// cannot burn our CPU.
+/// Failed credential checks, counted per address and per name in fixed windows, so that
+/// nobody learns anything from a try the throttle holds off: a held-off try is refused before
+/// any check, the cache of proven secrets included, whatever secret it carries.
+///
+/// - An **address** past its limit is refused for every name until its window passes (a
+///   guesser next to a working kiosk cannot use the kiosk's proven secret as an oracle).
+/// - A **name** past its own, higher, limit (a guesser with many addresses) is refused from
+///   every address except those where that name proved its secret before: the guesser's
+///   addresses are held off, the kiosks that were working go on working.
+///
+/// A success resets nothing: a caller with one right secret must not be able to wipe its
+/// address's failures and guess another at full speed. Loopback is never counted by address
+/// (operators and their scripts sit there; behind a proxy on the same host, name the proxy
+/// with `serve --trusted-proxies`).
 pub struct FailureThrottle {
-    limit: u32,
+    per_address: u32,
+    per_name: u32,
     window_ms: i64,
     counts: Mutex<HashMap<ThrottleKey, (Timestamp, u32)>>,
+    /// Where each name last proved its secret, and when.
+    proven: Mutex<HashMap<(Key, IpAddr), Timestamp>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -261,54 +283,76 @@ enum ThrottleKey {
     Addr(IpAddr),
 }
 
+/// Bound on each of a throttle's tables; past it the entries whose window is over go (the
+/// proven places: all of them, a rare refusal during an attack being cheaper than memory).
+const THROTTLE_CAPACITY: usize = 100_000;
+
 impl FailureThrottle {
-    pub fn new(limit: u32, window: std::time::Duration) -> Self {
+    /// `per_address` failures from one address, and `per_name` for one name from anywhere,
+    /// within `window`.
+    pub fn new(per_address: u32, per_name: u32, window: std::time::Duration) -> Self {
         FailureThrottle {
-            limit,
+            per_address,
+            per_name,
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
             counts: Mutex::new(HashMap::new()),
+            proven: Mutex::new(HashMap::new()),
         }
     }
 
-    fn keys(name: Option<&Key>, addr: Option<IpAddr>) -> Vec<ThrottleKey> {
-        let mut keys: Vec<ThrottleKey> = name.cloned().map(ThrottleKey::Name).into_iter().collect();
-        // Loopback is where operators and tests sit; throttle it by name only.
-        if let Some(a) = addr.filter(|a| !a.is_loopback()) {
-            keys.push(ThrottleKey::Addr(a));
-        }
-        keys
+    /// The address that counts: none for loopback.
+    fn counted(addr: Option<IpAddr>) -> Option<IpAddr> {
+        addr.filter(|a| !a.is_loopback())
     }
 
-    /// Whether a check for `name` from `addr` may run now.
+    /// Whether the failures under `key` have reached `limit` in the window running at `now`.
+    fn held_off(&self, key: &ThrottleKey, limit: u32, now: Timestamp) -> bool {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(counts.get(key), Some((start, n)) if now.0 - start.0 < self.window_ms && *n >= limit)
+    }
+
+    /// Whether a check for `name` from `addr` may run now. Decided before anything about the
+    /// presented secret is looked at.
     pub fn allows(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) -> bool {
-        self.allows_keys(&Self::keys(Some(name), addr), now)
+        if !self.allows_from(addr, now) {
+            return false;
+        }
+        if !self.held_off(&ThrottleKey::Name(name.clone()), self.per_name, now) {
+            return true;
+        }
+        addr.is_some_and(|a| {
+            let proven = self.proven.lock().unwrap_or_else(|e| e.into_inner());
+            proven.contains_key(&(name.clone(), a))
+        })
     }
 
     /// Whether a check from `addr` may run now, whatever it names (loopback always may).
     pub fn allows_from(&self, addr: Option<IpAddr>, now: Timestamp) -> bool {
-        self.allows_keys(&Self::keys(None, addr), now)
+        Self::counted(addr)
+            .is_none_or(|a| !self.held_off(&ThrottleKey::Addr(a), self.per_address, now))
     }
 
-    fn allows_keys(&self, keys: &[ThrottleKey], now: Timestamp) -> bool {
-        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        keys.iter().all(|k| match counts.get(k) {
-            Some((start, n)) if now.0 - start.0 < self.window_ms => *n < self.limit,
-            _ => true,
-        })
-    }
-
+    /// A wrong secret, or an unknown name, for `name` from `addr`.
     pub fn record_failure(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
-        self.record_keys(Self::keys(Some(name), addr), now);
+        let mut keys = vec![ThrottleKey::Name(name.clone())];
+        keys.extend(Self::counted(addr).map(ThrottleKey::Addr));
+        self.record_keys(keys, now);
     }
 
     /// A failure counted against `addr` alone.
     pub fn record_failure_from(&self, addr: Option<IpAddr>, now: Timestamp) {
-        self.record_keys(Self::keys(None, addr), now);
+        self.record_keys(
+            Self::counted(addr)
+                .map(ThrottleKey::Addr)
+                .into_iter()
+                .collect(),
+            now,
+        );
     }
 
     fn record_keys(&self, keys: Vec<ThrottleKey>, now: Timestamp) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.len() > 100_000 {
+        if counts.len() >= THROTTLE_CAPACITY {
             counts.retain(|_, (start, _)| now.0 - start.0 < self.window_ms);
         }
         for k in keys {
@@ -316,13 +360,18 @@ impl FailureThrottle {
             if now.0 - entry.0.0 >= self.window_ms {
                 *entry = (now, 0);
             }
-            entry.1 += 1;
+            entry.1 = entry.1.saturating_add(1);
         }
     }
 
-    pub fn record_success(&self, name: &Key) {
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        counts.remove(&ThrottleKey::Name(name.clone()));
+    /// `name` proved its secret from `addr`: from there it passes a hold on the name.
+    pub fn record_success(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
+        let Some(addr) = addr else { return };
+        let mut proven = self.proven.lock().unwrap_or_else(|e| e.into_inner());
+        if proven.len() >= THROTTLE_CAPACITY {
+            proven.clear();
+        }
+        proven.insert((name.clone(), addr), now);
     }
 }
 
@@ -434,39 +483,89 @@ mod tests {
         assert_eq!(runs, 1);
     }
 
-    #[test]
-    fn throttle_blocks_after_limit_within_window() {
-        let t = FailureThrottle::new(3, Duration::from_secs(60));
-        let k = Key::of("appid");
-        let addr: Option<IpAddr> = Some("10.0.0.9".parse().unwrap());
-        let now = Timestamp(1_000_000);
-        for _ in 0..3 {
-            assert!(t.allows(&k, addr, now));
-            t.record_failure(&k, addr, now);
-        }
-        assert!(!t.allows(&k, addr, now));
-        // Another name from the same address is blocked too; the window ends it.
-        assert!(!t.allows(&Key::of("other"), addr, now));
-        assert!(t.allows(&k, addr, Timestamp(now.0 + 60_000)));
+    const FAR: &str = "10.0.0.9";
+    const NEIGHBOUR: &str = "10.0.0.10";
+
+    fn at(addr: &str) -> Option<IpAddr> {
+        Some(addr.parse().unwrap())
     }
 
     #[test]
-    fn an_address_alone_is_throttled_but_never_loopback() {
-        let t = FailureThrottle::new(2, Duration::from_secs(60));
+    fn an_address_past_its_limit_is_held_off_for_every_name_until_its_window_ends() {
+        let t = FailureThrottle::new(3, 100, Duration::from_secs(60));
+        let k = Key::of("appid");
+        let now = Timestamp(1_000_000);
+        for _ in 0..3 {
+            assert!(t.allows(&k, at(FAR), now));
+            t.record_failure(&k, at(FAR), now);
+        }
+        assert!(!t.allows(&k, at(FAR), now));
+        assert!(!t.allows(&Key::of("other"), at(FAR), now));
+        assert!(t.allows(&k, at(NEIGHBOUR), now), "another address is not");
+        assert!(t.allows(&k, at(FAR), Timestamp(now.0 + 60_000)));
+    }
+
+    #[test]
+    fn a_success_does_not_wipe_an_address_s_failures() {
+        let t = FailureThrottle::new(3, 100, Duration::from_secs(60));
+        let (guessed, known) = (Key::of("victim"), Key::of("mine"));
         let now = Timestamp(1_000);
-        let (far, near): (Option<IpAddr>, Option<IpAddr>) = (
-            Some("10.0.0.9".parse().unwrap()),
-            Some("127.0.0.1".parse().unwrap()),
-        );
         for _ in 0..2 {
-            t.record_failure_from(far, now);
+            t.record_failure(&guessed, at(FAR), now);
+        }
+        t.record_success(&known, at(FAR), now);
+        t.record_failure(&guessed, at(FAR), now);
+        assert!(!t.allows(&guessed, at(FAR), now));
+        assert!(
+            !t.allows(&known, at(FAR), now),
+            "not even the name it proved"
+        );
+    }
+
+    #[test]
+    fn a_name_past_its_limit_passes_only_where_it_proved_its_secret() {
+        let t = FailureThrottle::new(3, 6, Duration::from_secs(60));
+        let k = Key::of("kiosk");
+        let now = Timestamp(1_000);
+        t.record_success(&k, at("192.0.2.1"), now);
+        // Six guessers, one failure each: no address is held off, the name is.
+        for i in 0..6 {
+            let guesser = at(&format!("10.9.0.{i}"));
+            assert!(t.allows(&k, guesser, now));
+            t.record_failure(&k, guesser, now);
+        }
+        assert!(
+            !t.allows(&k, at("10.9.0.7"), now),
+            "a new address is held off"
+        );
+        assert!(!t.allows(&k, at("10.9.0.1"), now));
+        assert!(
+            t.allows(&k, at("192.0.2.1"), now),
+            "the working kiosk is not"
+        );
+        assert!(t.allows(&Key::of("other"), at("10.9.0.7"), now));
+        assert!(t.allows(&k, at("10.9.0.7"), Timestamp(now.0 + 60_000)));
+    }
+
+    #[test]
+    fn loopback_is_counted_by_name_only() {
+        let t = FailureThrottle::new(2, 4, Duration::from_secs(60));
+        let now = Timestamp(1_000);
+        let near = at("127.0.0.1");
+        for _ in 0..2 {
+            t.record_failure_from(at(FAR), now);
             t.record_failure_from(near, now);
         }
-        assert!(!t.allows_from(far, now));
+        assert!(!t.allows_from(at(FAR), now));
         assert!(t.allows_from(near, now));
         assert!(
             t.allows(&Key::of("anyone"), near, now),
             "names are not counted"
         );
+        let k = Key::of("admin");
+        for _ in 0..4 {
+            t.record_failure(&k, near, now);
+        }
+        assert!(!t.allows(&k, near, now));
     }
 }

@@ -6,6 +6,7 @@ mod em;
 mod log;
 mod ops;
 mod phone;
+pub mod serve;
 pub mod tls;
 mod ui;
 
@@ -15,11 +16,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tower::Layer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::domain::admin::{AdminService, AdminSettings, notify};
@@ -109,6 +109,8 @@ pub struct ServerOptions {
     /// `https://em.example.com:8443`), when phones reach this node under another name than
     /// the one they asked for (a load balancer that rewrites `Host`).
     pub public_url: Option<String>,
+    /// What one node's connections may hold (`serve --max-connections`).
+    pub limits: serve::Limits,
 }
 
 impl From<AdminSettings> for ServerOptions {
@@ -131,6 +133,7 @@ pub struct Application {
     forwarder: Option<tokio::task::JoinHandle<()>>,
     /// Tells the long-lived streams that the server stops.
     closing: tokio::sync::watch::Sender<bool>,
+    limits: serve::Limits,
 }
 
 impl Application {
@@ -249,6 +252,7 @@ impl Application {
             ],
             forwarder,
             closing,
+            limits: options.limits,
         })
     }
 
@@ -268,32 +272,13 @@ impl Application {
             shutdown.await;
             closing.send_replace(true);
         };
-        let served = match self.tls {
+        match self.tls {
             Some(config) => {
                 let listener = tls::TlsListener::new(self.listener, config)?;
-                // axum knows the peer address of plain TCP connections only: hand it to the
-                // handlers ourselves, as the same ConnectInfo they read either way.
-                let router = self.router;
-                let service = tower::service_fn(
-                    move |incoming: axum::serve::IncomingStream<'_, tls::TlsListener>| {
-                        let peer = ConnectInfo(*incoming.remote_addr());
-                        let service = axum::Extension(peer).layer(router.clone());
-                        std::future::ready(Ok::<_, std::convert::Infallible>(service))
-                    },
-                );
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                serve::serve(listener, self.router, self.limits, shutdown).await;
             }
-            None => {
-                let service = self
-                    .router
-                    .into_make_service_with_connect_info::<SocketAddr>();
-                axum::serve(self.listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-        };
+            None => serve::serve(self.listener, self.router, self.limits, shutdown).await,
+        }
         if let Some(forwarder) = self.forwarder {
             forwarder.abort();
         }
@@ -301,7 +286,7 @@ impl Application {
             stop.notify_one();
             let _ = task.await;
         }
-        served
+        Ok(())
     }
 }
 

@@ -57,41 +57,95 @@ async fn code_3_bad_credentials() {
     );
 }
 
+fn guess(name: &str) -> String {
+    format!(
+        "<request><appInfo><appID>{name}</appID><appCertificate>guess</appCertificate></appInfo><logoutAll/></request>"
+    )
+}
+
+/// A held-off address learns nothing: not even a certificate it proved a moment ago passes, for
+/// any app, until its minute is over. Its neighbour is not held off.
 #[tokio::test]
-async fn code_3_after_ten_failures_a_minute_without_locking_out_a_working_app() {
-    let app = spawn_app_with(EXTRA).await;
-    // appid proves its secret once; kiosk never does before the attack.
+async fn code_3_for_every_try_from_an_address_past_ten_failures_a_minute() {
+    let app = spawn_app_with_options(EXTRA, behind_a_proxy()).await;
+    let (guesser, neighbour) = (client_at("10.1.2.3"), client_at("10.1.2.4"));
+    let query = device_query("SEP003094C25B15");
     assert!(
-        app.em(&device_query("SEP003094C25B15"))
+        post_em(&guesser, &app.base, &query)
             .await
             .contains("deviceUserResults")
     );
-    for name in ["appid", "kiosk"] {
-        let wrong = format!(
-            "<request><appInfo><appID>{name}</appID><appCertificate>guess</appCertificate></appInfo><logoutAll/></request>"
+    for _ in 0..hotdesk::domain::MAX_APP_FAILURES_PER_ADDRESS {
+        assert_eq!(
+            post_em(&guesser, &app.base, &guess("kiosk")).await,
+            failure(3, "Could not authenticate 'kiosk'")
         );
-        for _ in 0..10 {
-            assert_eq!(
-                app.em(&wrong).await,
-                failure(3, &format!("Could not authenticate '{name}'"))
-            );
-        }
     }
-    // The kiosk's right secret is not even checked now...
     let kiosk =
         format!("<request>{KIOSK}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
     assert_eq!(
-        app.em(&kiosk).await,
-        failure(3, "Could not authenticate 'kiosk'")
+        post_em(&guesser, &app.base, &kiosk).await,
+        failure(3, "Could not authenticate 'kiosk'"),
+        "the right certificate of the app it guessed"
     );
-    // ...but appid, whose secret is already proven, keeps working.
     assert_eq!(
-        app.em(&login_xml("SEP003094C25B15", "john", "")).await,
-        success()
+        post_em(&guesser, &app.base, &query).await,
+        failure(3, "Could not authenticate 'appid'"),
+        "the certificate it proved before, answered from the cache a minute ago"
     );
-    // A minute later the kiosk may try again.
+    assert_eq!(
+        post_em(&neighbour, &app.base, &kiosk).await,
+        failure(19, "No user logged in")
+    );
+    assert!(
+        post_em(&neighbour, &app.base, &query)
+            .await
+            .contains("deviceUserResults")
+    );
     app.clock.advance(std::time::Duration::from_secs(60));
-    assert_eq!(app.em(&kiosk).await, failure(19, "No user logged in"));
+    assert!(
+        post_em(&guesser, &app.base, &query)
+            .await
+            .contains("deviceUserResults")
+    );
+}
+
+/// Guessed from many addresses, an app is held off everywhere except where its certificate
+/// worked before: the guessers cannot lock a working kiosk out, and a new address learns nothing.
+#[tokio::test]
+async fn code_3_for_an_app_guessed_from_many_addresses_except_where_it_worked() {
+    let app = spawn_app_with_options(EXTRA, behind_a_proxy()).await;
+    let kiosk =
+        format!("<request>{KIOSK}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
+    let working = client_at("192.0.2.10");
+    assert_eq!(
+        post_em(&working, &app.base, &kiosk).await,
+        failure(19, "No user logged in")
+    );
+    let per_address = hotdesk::domain::MAX_APP_FAILURES_PER_ADDRESS - 1;
+    let addresses = hotdesk::domain::MAX_APP_FAILURES_PER_NAME.div_ceil(per_address);
+    for a in 0..addresses {
+        let guesser = client_at(&format!("10.7.{}.{}", a / 200, a % 200));
+        for _ in 0..per_address {
+            post_em(&guesser, &app.base, &guess("kiosk")).await;
+        }
+    }
+    assert_eq!(
+        post_em(&client_at("10.8.0.1"), &app.base, &kiosk).await,
+        failure(3, "Could not authenticate 'kiosk'"),
+        "an address never seen before"
+    );
+    assert_eq!(
+        post_em(&working, &app.base, &kiosk).await,
+        failure(19, "No user logged in")
+    );
+    let other =
+        format!("<request>{APP}<logout><deviceName>SEPSPARE</deviceName></logout></request>");
+    assert_eq!(
+        post_em(&client_at("10.8.0.1"), &app.base, &other).await,
+        failure(19, "No user logged in"),
+        "other apps are not held off"
+    );
 }
 
 #[tokio::test]

@@ -85,6 +85,30 @@ async fn start(
     }
 }
 
+/// A server over the SQLite file at `path` (wherever it is: a small disk of the test's own),
+/// with the demo directory and `extra` loaded.
+pub async fn spawn_app_at(path: &std::path::Path, extra: &str) -> TestApp {
+    let db_url = format!("sqlite://{}", path.display());
+    let store = store::open(&db_url).await.unwrap();
+    let clock = ManualClock::new(T0);
+    let options = ServerOptions::default();
+    for (name, text) in [("demo", directory::DEMO), ("extra", extra)] {
+        let parsed = directory::parse(name, text).unwrap();
+        directory::import(&store, &clock, &options.pin_key, name, parsed, "test")
+            .await
+            .unwrap();
+    }
+    start(
+        store,
+        clock,
+        db_url,
+        None,
+        options,
+        tempfile::tempdir().unwrap(),
+    )
+    .await
+}
+
 /// Server options for HTTPS with a fresh self-signed certificate for 127.0.0.1 (which
 /// [`TestApp::client`] trusts).
 pub fn tls_options() -> ServerOptions {
@@ -242,6 +266,25 @@ impl TestApp {
 
 /// POST an EM document as the form field `xml` and return the answer, asserting the framing
 /// that every answer shares: HTTP 200 and `text/xml; charset=utf-8`.
+/// A client whose requests come from `addr`, for a server that trusts loopback as its proxy
+/// ([`behind_a_proxy`]): the address its throttles and `validate_ip` see.
+pub fn client_at(addr: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", addr.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Options for a server behind a load balancer on loopback, so that [`client_at`] works.
+pub fn behind_a_proxy() -> ServerOptions {
+    ServerOptions {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..ServerOptions::default()
+    }
+}
+
 pub async fn post_em(client: &reqwest::Client, base: &str, xml: &str) -> String {
     let response = client
         .post(servlet(base))

@@ -930,23 +930,8 @@ async fn a_logout_by_extension_leads_back_to_the_extension_form() {
 /// A guesser trying one PIN on many users is not slowed by any user's lockout: its address is.
 #[tokio::test]
 async fn an_address_that_fails_too_often_is_refused_for_a_minute() {
-    let app = spawn_app_with_options(
-        PEOPLE,
-        ServerOptions {
-            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
-            ..ServerOptions::default()
-        },
-    )
-    .await;
-    let from = |addr: &str| {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("x-forwarded-for", addr.parse().unwrap());
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap()
-    };
-    let (sprayer, neighbour) = (from("10.1.2.3"), from("10.1.2.4"));
+    let app = spawn_app_with_options(PEOPLE, behind_a_proxy()).await;
+    let (sprayer, neighbour) = (client_at("10.1.2.3"), client_at("10.1.2.4"));
     let mut desk = Phone::new(&sprayer, &app.base, SERVICE, DESK);
     for i in 0..hotdesk::domain::phone::MAX_FAILURES_PER_ADDRESS {
         // Unknown users and wrong PINs, one each per user: no user's lockout is reached.

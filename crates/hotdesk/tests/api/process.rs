@@ -664,3 +664,25 @@ fn a_csv_export_imports_back_identically_and_a_bad_cell_is_named() {
     ]);
     assert!(export(&b).contains("\"ann\""));
 }
+
+/// `serve --demo` has public passwords: it refuses an address other machines can reach, before
+/// it creates a database, and starts on loopback.
+#[test]
+fn demo_refuses_to_listen_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080"] {
+        let out = Command::new(BIN)
+            .args(["serve", "--demo", "--listen", listen, "--database"])
+            .arg(format!("sqlite://{}", db.display()))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{listen}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--demo listens on loopback only"),
+            "{listen}: {stderr}"
+        );
+        assert!(!db.exists(), "{listen}: no database was made");
+    }
+}

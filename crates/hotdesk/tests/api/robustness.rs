@@ -200,3 +200,132 @@ async fn a_client_that_never_finishes_its_body_gets_408() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+/// Connect to `app` and send `bytes` as they are; the connection, for more.
+async fn raw(app: &TestApp, bytes: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes.as_bytes()).await.unwrap();
+    stream
+}
+
+/// What the server sends on `stream` until it has sent a whole answer to a GET of `/healthz`
+/// (or anything ending in a newline after its head), or closes it; bounded by our own minute.
+async fn answer(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        for _ in 0..1000 {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_string)
+                    })
+                    .and_then(|l| l.trim().parse::<usize>().ok());
+                length.is_some_and(|l| body.len() >= l)
+            });
+            if n == 0 || complete {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the server answers or closes before our own minute is up");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// Past the cap on open connections a new one is told 503 and closed, while a connection
+/// already open is answered; one closing makes room for another.
+#[tokio::test]
+async fn a_flood_past_the_connection_cap_is_refused_while_open_connections_are_answered() {
+    let mut options = hotdesk::http::ServerOptions::default();
+    options.limits.max_connections = 3;
+    let app = spawn_app_with_options("", options).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = raw(&app, HEALTH).await;
+        assert!(answer(&mut c).await.starts_with("HTTP/1.1 200"));
+        open.push(c);
+    }
+    for _ in 0..5 {
+        let mut flood = raw(&app, HEALTH).await;
+        let refused = answer(&mut flood).await;
+        assert!(
+            refused.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{refused}"
+        );
+        assert!(refused.contains("retry-after: 1\r\n"), "{refused}");
+        assert!(
+            refused.ends_with("too many open connections; retry soon\n"),
+            "{refused}"
+        );
+    }
+    {
+        use tokio::io::AsyncWriteExt;
+        open[0].write_all(HEALTH.as_bytes()).await.unwrap();
+    }
+    assert!(
+        answer(&mut open[0]).await.starts_with("HTTP/1.1 200"),
+        "an open connection is served"
+    );
+    drop(open.pop());
+    // The server notices the close on its own time: try again, a bounded number of times.
+    let mut served = false;
+    for _ in 0..200 {
+        let mut next = raw(&app, HEALTH).await;
+        if answer(&mut next).await.starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(served, "a closed connection's slot is given to a new one");
+}
+
+/// A request head past 64 KiB, or with too many header lines, is refused with 431; one just
+/// under is served.
+#[tokio::test]
+async fn a_head_too_large_gets_431() {
+    let app = spawn_app().await;
+    let limit = hotdesk::http::serve::MAX_HEAD_BYTES;
+    let padded = |n: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(n)
+        )
+    };
+    let mut big = raw(&app, &padded(limit + 1)).await;
+    let refused = answer(&mut big).await;
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+    let mut fits = raw(&app, &padded(limit - 100)).await;
+    assert!(answer(&mut fits).await.starts_with("HTTP/1.1 200"));
+    let many: String = (0..=hotdesk::http::serve::MAX_HEADERS)
+        .map(|i| format!("X-{i}: y\r\n"))
+        .collect();
+    let mut lines = raw(
+        &app,
+        &format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n"),
+    )
+    .await;
+    let refused = answer(&mut lines).await;
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+}
+
+/// A client that trickles its head is cut off once its time is up, answered nothing.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_finishes_its_head_is_cut_off() {
+    let app = spawn_app().await;
+    let mut stalled = raw(&app, "GET /healthz HTTP/1.1\r\nHost:").await;
+    assert_eq!(answer(&mut stalled).await, "", "closed without an answer");
+}

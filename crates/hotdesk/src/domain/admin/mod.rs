@@ -43,6 +43,14 @@ impl Default for AdminSettings {
     }
 }
 
+/// Failed admin logins from one address within a minute, past which that address gets code
+/// 1007 for the rest of the minute, whatever password it sends.
+pub const MAX_LOGIN_FAILURES_PER_ADDRESS: u32 = 5;
+
+/// Failed logins for one admin name from anywhere within a minute, past which it gets code
+/// 1007 from every address but those it logged in from before.
+pub const MAX_LOGIN_FAILURES_PER_NAME: u32 = 20;
+
 /// The admin API service: what `/nbi/*` calls.
 pub struct AdminService {
     store: Arc<dyn Store>,
@@ -70,7 +78,11 @@ impl AdminService {
             store,
             clock,
             settings,
-            throttle: FailureThrottle::new(5, Duration::from_secs(60)),
+            throttle: FailureThrottle::new(
+                MAX_LOGIN_FAILURES_PER_ADDRESS,
+                MAX_LOGIN_FAILURES_PER_NAME,
+                Duration::from_secs(60),
+            ),
             heartbeat_cookies: Mutex::new(HashMap::new()),
             node: format!("{:016x}", rand::random::<u64>()),
             pin_key,

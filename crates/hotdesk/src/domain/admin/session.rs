@@ -23,8 +23,10 @@ use crate::domain::secrets::new_token;
 pub(crate) use crate::domain::secrets::token_hash;
 
 impl AdminService {
-    /// Open a session. Bad credentials are code 7; past five failures a minute for a name or
-    /// from an address, code 1007 without checking; with every session slot taken, code 9.
+    /// Open a session. Bad credentials are code 7; past [`super::MAX_LOGIN_FAILURES_PER_ADDRESS`]
+    /// failures a minute from an address, or [`super::MAX_LOGIN_FAILURES_PER_NAME`] for a name (then
+    /// except from where it logged in before), code 1007 without checking; with every session
+    /// slot taken, code 9.
     pub async fn login(
         &self,
         req: LoginRequest,
@@ -39,21 +41,24 @@ impl AdminService {
         let lookup = key.clone();
         let admin = run_read(self.store.as_ref(), move |r| r.admin(&lookup)).await?;
         let password = req.password.clone();
-        let verified = match admin {
-            Some(admin) => tokio::task::spawn_blocking(move || {
-                secrets::verify(&password, &admin.password_hash).then_some(admin)
-            })
-            .await
-            .ok()
-            .flatten(),
-            None => None,
-        };
+        // An unknown name is checked against a decoy: its answer takes as long as a wrong
+        // password's, and tells nobody which names exist.
+        let verified = tokio::task::spawn_blocking(move || match admin {
+            Some(admin) => secrets::verify(&password, &admin.password_hash).then_some(admin),
+            None => {
+                secrets::verify(&password, secrets::decoy_hash());
+                None
+            }
+        })
+        .await
+        .ok()
+        .flatten();
         let Some(admin) = verified else {
             self.throttle.record_failure(&key, peer, now);
             tracing::warn!(username = %req.username, ?peer, "admin login refused: bad credentials");
             return Err(AdminError::BadCredentials);
         };
-        self.throttle.record_success(&key);
+        self.throttle.record_success(&key, peer, now);
 
         let cookie = new_token(32);
         let session = AdminSession {

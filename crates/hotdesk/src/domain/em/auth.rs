@@ -76,7 +76,7 @@ pub(super) fn credentials(r: &mut dyn Reader, id: &Key) -> StoreResult<Option<Cr
 
 impl EmService {
     /// Code 3 for an unknown ID, a wrong certificate, an `appEncryptedCertificate` (Cisco's
-    /// scheme is not public) or a caller that failed too often lately.
+    /// scheme is not public) or a caller that failed too often lately (then whatever it sent).
     pub(super) async fn authenticate(
         &self,
         app: &AppInfo,
@@ -86,23 +86,27 @@ impl EmService {
         let refuse = || EmError::AppAuth(app.app_id.clone());
         let key = Key::of(&app.app_id);
         let now = self.clock.now();
-        let (Credential::Plain(secret), Some(Credentials { caller, hashes })) =
-            (&app.certificate, found)
-        else {
-            self.throttle.record_failure(&key, ctx.peer, now);
-            return Err(refuse());
-        };
-        // A secret already proven right passes even while this app or address is throttled:
-        // a guesser must not be able to lock a working kiosk out.
-        if self.verified.is_cached(secret, &hashes) {
-            return Ok(caller);
-        }
+        // Before anything about the secret, the cache included: a held-off caller learns
+        // nothing, not even that a secret is right.
         if !self.throttle.allows(&key, ctx.peer, now) {
             tracing::warn!(app = %app.app_id, peer = ?ctx.peer, "EM app check throttled");
             return Err(refuse());
         }
-        if self.verified.verify_any(secret, &hashes).await {
-            self.throttle.record_success(&key);
+        let proven = match (&app.certificate, found) {
+            (Credential::Plain(secret), Some(Credentials { caller, hashes })) => self
+                .verified
+                .verify_any(secret, &hashes)
+                .await
+                .then_some(caller),
+            (Credential::Plain(secret), None) => {
+                let decoy = [crate::domain::secrets::decoy_hash().to_string()];
+                self.verified.verify_any(secret, &decoy).await;
+                None
+            }
+            (Credential::Encrypted(_), _) => None,
+        };
+        if let Some(caller) = proven {
+            self.throttle.record_success(&key, ctx.peer, now);
             Ok(caller)
         } else {
             self.throttle.record_failure(&key, ctx.peer, now);

@@ -40,6 +40,14 @@ pub struct RequestContext {
     pub via_header: bool,
 }
 
+/// Wrong certificates or unknown app IDs from one address within a minute, past which that
+/// address is refused (code 3) for the rest of the minute, whatever it sends.
+pub const MAX_APP_FAILURES_PER_ADDRESS: u32 = 10;
+
+/// Failures for one app ID from anywhere within a minute, past which it is refused from every
+/// address but those it was proven from ([`super::secrets::FailureThrottle`]).
+pub const MAX_APP_FAILURES_PER_NAME: u32 = 100;
+
 /// The EM service: turns a parsed EM document into an answer.
 pub struct EmService {
     store: Arc<dyn Store>,
@@ -60,7 +68,11 @@ impl EmService {
             store,
             clock,
             verified: VerifiedCache::default(),
-            throttle: FailureThrottle::new(10, std::time::Duration::from_secs(60)),
+            throttle: FailureThrottle::new(
+                MAX_APP_FAILURES_PER_ADDRESS,
+                MAX_APP_FAILURES_PER_NAME,
+                std::time::Duration::from_secs(60),
+            ),
             in_flight: AtomicU32::new(0),
             limit_seen: AtomicU32::new(u32::MAX),
             deadlines,

@@ -299,3 +299,24 @@ async fn a_write_ends_every_due_login_first_however_many_batches_that_takes() {
         "none of them ended as if it were live"
     );
 }
+
+/// An unknown app ID is checked against a decoy hash, like a wrong certificate against the
+/// app's: the time of the answer does not tell which IDs exist.
+#[tokio::test]
+async fn an_unknown_app_costs_one_argon2_check_like_a_wrong_certificate() {
+    let (em, _) = service("").await;
+    let ctx = RequestContext::default();
+    let try_as = |id: &str, secret: &str| {
+        parse(&format!(
+            "<request><appInfo><appID>{id}</appID><appCertificate>{secret}</appCertificate></appInfo>\
+             <logout><deviceName>SEP003094C25B49</deviceName></logout></request>"
+        ))
+        .unwrap()
+    };
+    let unknown = em.handle(try_as("nobody", "x"), &ctx).await;
+    assert_eq!(code(&unknown), Some(ErrorCode::InvalidAppUser));
+    assert_eq!(em.verified.argon2_runs(), 1);
+    let wrong = em.handle(try_as("appid", "x"), &ctx).await;
+    assert_eq!(code(&wrong), Some(ErrorCode::InvalidAppUser));
+    assert_eq!(em.verified.argon2_runs(), 2);
+}

@@ -207,6 +207,8 @@ impl PhoneService {
             slow_checks: tokio::sync::Semaphore::new(cores),
             throttle: FailureThrottle::new(
                 MAX_FAILURES_PER_ADDRESS,
+                // Users are counted by their PIN lockout, in the store.
+                u32::MAX,
                 std::time::Duration::from_secs(60),
             ),
         }
