@@ -8,6 +8,7 @@ mod cluster;
 mod concurrency;
 mod configservice;
 mod dashboard;
+mod disk_faults;
 mod em_api;
 mod errors;
 mod faults;
