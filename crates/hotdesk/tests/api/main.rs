@@ -7,6 +7,7 @@ mod client;
 mod cluster;
 mod concurrency;
 mod configservice;
+mod crash_storm;
 mod dashboard;
 mod disk_faults;
 mod em_api;

@@ -107,7 +107,7 @@ impl Server {
         post_em(&self.client, &self.base, xml).await
     }
 
-    fn kill_9(mut self) {
+    pub fn kill_9(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
     }
