@@ -164,8 +164,8 @@ struct Serve {
     listen: String,
     #[command(flatten)]
     db: Database,
-    /// Load the built-in demo directory when the database is empty. Its passwords are in
-    /// this help: it listens on loopback only.
+    /// Load the built-in demo directory when the database is empty. Its passwords are public
+    /// (the README lists them): it listens on loopback only.
     #[arg(long)]
     demo: bool,
     /// Open connections at most; past it a new connection is answered 503 and closed. The

@@ -320,7 +320,9 @@ impl FailureThrottle {
         if !self.held_off(&ThrottleKey::Name(name.clone()), self.per_name, now) {
             return true;
         }
-        addr.is_some_and(|a| {
+        // Only an address that is counted: a loopback (or unknown) caller that once proved the
+        // name would otherwise guess on without any limit at all.
+        Self::counted(addr).is_some_and(|a| {
             let proven = self.proven.lock().unwrap_or_else(|e| e.into_inner());
             proven.contains_key(&(name.clone(), a))
         })
@@ -366,7 +368,9 @@ impl FailureThrottle {
 
     /// `name` proved its secret from `addr`: from there it passes a hold on the name.
     pub fn record_success(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
-        let Some(addr) = addr else { return };
+        let Some(addr) = Self::counted(addr) else {
+            return;
+        };
         let mut proven = self.proven.lock().unwrap_or_else(|e| e.into_inner());
         if proven.len() >= THROTTLE_CAPACITY {
             proven.clear();
@@ -563,9 +567,13 @@ mod tests {
             "names are not counted"
         );
         let k = Key::of("admin");
+        t.record_success(&k, near, now);
         for _ in 0..4 {
             t.record_failure(&k, near, now);
         }
-        assert!(!t.allows(&k, near, now));
+        assert!(
+            !t.allows(&k, near, now),
+            "a success from loopback proves no place"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! - **Open connections** are capped ([`Limits::max_connections`]): past the cap a new
 //!   connection gets `503 Service Unavailable` with `Retry-After` and is closed, while the
-//!   connections already open go on being served. A flood fills the cap, not the memory or
-//!   the file descriptors, and the answer says what happened.
+//!   connections already open go on being served. A flood fills the cap, and the answer says
+//!   what happened. (Over TLS the cap is checked once a handshake is done: handshakes in
+//!   progress are bounded by their own timeout, not by the cap.)
 //! - **A request's head** (request line and headers) may be at most [`MAX_HEAD_BYTES`] and
 //!   [`MAX_HEADERS`] lines: past either, `431 Request Header Fields Too Large`.
 //! - **Its arrival** may take at most [`HEAD_TIMEOUT`], counted from when the connection waits
@@ -70,6 +71,10 @@ const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 /// How long a refused connection may take to be told: it is not worth more.
 const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Refused connections being told at once; past it a refused connection is closed untold, so
+/// that a flood cannot hold a descriptor per refusal.
+const MAX_REFUSALS: usize = 64;
+
 /// Serve `router` on the connections `listener` hands out until `stop` completes; then stop
 /// accepting, let the requests in flight finish (for at most [`STOP_GRACE`]) and return.
 pub async fn serve<L>(
@@ -81,6 +86,7 @@ pub async fn serve<L>(
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSALS));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -95,7 +101,12 @@ pub async fn serve<L>(
         };
         let Ok(slot) = open.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many open");
-            tokio::spawn(refuse(io));
+            if let Ok(telling) = refusing.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(io).await;
+                    drop(telling);
+                });
+            }
             continue;
         };
         // Handlers read the peer as `ConnectInfo`, whatever the transport.

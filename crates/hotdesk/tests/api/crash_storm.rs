@@ -273,8 +273,43 @@ fn reconcile(model: &Mutex<Model>, stored: Logins, cycle: usize) {
     m.logins = stored;
 }
 
-fn start(url: &str, key: &std::path::Path) -> Server {
-    start_with(url, T0.0, &["--secret-key-file", key.to_str().unwrap()])
+/// A server over `url`, its database connections named `name` (PostgreSQL's
+/// `application_name`), so that the test can tell when a killed one's are gone.
+fn start(url: &str, name: &str, key: &std::path::Path) -> Server {
+    let url = if url.starts_with("postgres") {
+        let join = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{join}application_name={name}")
+    } else {
+        url.to_string()
+    };
+    start_with(&url, T0.0, &["--secret-key-file", key.to_str().unwrap()])
+}
+
+/// On PostgreSQL, wait (bounded) until the database has ended every connection of the killed
+/// server `name`: one that had sent its COMMIT may still finish it, after the check began.
+async fn gone(url: &str, name: &str) {
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let (url, name) = (url.to_string(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for _ in 0..1000 {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&name],
+                )
+                .unwrap();
+            if row.get::<_, i64>(0) == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the killed server's database connections did not end");
+    })
+    .await
+    .unwrap();
 }
 
 async fn storm(url: &str) {
@@ -297,7 +332,8 @@ async fn storm(url: &str) {
     );
     let model = Arc::new(Mutex::new(Model::default()));
     for cycle in 0..CYCLES {
-        let server = start(url, &key);
+        let name = format!("storm{}c{cycle}", seed % 1_000_000);
+        let server = start(url, &name, &key);
         let base = server.base.clone();
         let client = reqwest::Client::new();
         // One cycle in four: a logoutAll, sometimes answered before the kill, sometimes not.
@@ -306,13 +342,13 @@ async fn storm(url: &str) {
             let (client, base, model) = (client.clone(), base.clone(), model.clone());
             let xml = format!("<request>{APP}<logoutAll/></request>");
             tokio::spawn(async move {
-                if send(&client, &base, &xml)
-                    .await
-                    .is_some_and(|a| a.contains("<success"))
-                {
+                if let Some(answer) = send(&client, &base, &xml).await {
+                    // Answered: done, or refused and not done; in flight no longer.
                     let mut m = model.lock().unwrap();
                     m.in_flight.retain(|o| !matches!(o, InFlight::LogoutAll));
-                    m.logins.clear();
+                    if answer.contains("<success") {
+                        m.logins.clear();
+                    }
                 }
             })
         });
@@ -324,6 +360,7 @@ async fn storm(url: &str) {
                 tokio::time::sleep(Duration::from_millis(rng.random_range(0..20))).await;
                 server.kill_9();
                 task.abort();
+                gone(url, &name).await;
                 check(url, &model, cycle).await;
                 continue;
             }
@@ -336,6 +373,7 @@ async fn storm(url: &str) {
         for w in workers {
             w.await.unwrap();
         }
+        gone(url, &name).await;
         check(url, &model, cycle).await;
     }
     let m = model.lock().unwrap();

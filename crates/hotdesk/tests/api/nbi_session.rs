@@ -278,8 +278,8 @@ async fn bad_credentials_are_code_7_and_then_the_address_is_held_off() {
     assert_eq!(login_from(&app, &guesser, "change-me").await.0, 200);
 }
 
-/// A name guessed from many addresses (or from loopback, which is counted by name only) is
-/// held off except where it logged in before; unknown names count like wrong passwords.
+/// A name guessed from many addresses is held off except where it logged in before, and for a
+/// minute only; an unknown name is refused like a wrong password.
 #[tokio::test]
 async fn a_name_guessed_too_often_is_held_off_except_where_it_logged_in() {
     use hotdesk::domain::admin::MAX_LOGIN_FAILURES_PER_NAME;

@@ -65,6 +65,9 @@ pub struct AdminService {
     node: String,
     /// PINs set through the API are hashed under it.
     pin_key: PinKey,
+    /// argon2 checks of admin passwords at once (each takes a core and ~19 MiB): a burst of
+    /// logins, real or decoy, queues here.
+    password_checks: tokio::sync::Semaphore,
 }
 
 impl AdminService {
@@ -86,6 +89,9 @@ impl AdminService {
             heartbeat_cookies: Mutex::new(HashMap::new()),
             node: format!("{:016x}", rand::random::<u64>()),
             pin_key,
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         }
     }
 

@@ -43,6 +43,9 @@ impl AdminService {
         let password = req.password.clone();
         // An unknown name is checked against a decoy: its answer takes as long as a wrong
         // password's, and tells nobody which names exist.
+        let Ok(_slot) = self.password_checks.acquire().await else {
+            return Err(AdminError::BadCredentials);
+        };
         let verified = tokio::task::spawn_blocking(move || match admin {
             Some(admin) => secrets::verify(&password, &admin.password_hash).then_some(admin),
             None => {

@@ -157,10 +157,6 @@ struct Numbering {
     logins: bool,
 }
 
-/// How long a writer waits for a pass to cover it before it answers anyway (its events are
-/// committed; the next pass numbers them).
-const NUMBERING_WAIT: Duration = Duration::from_secs(10);
-
 impl Pool {
     /// A connection: an idle one that is still open, or a new one.
     fn take(&self) -> StoreResult<Conn> {
@@ -288,11 +284,10 @@ impl Pool {
     }
 
     /// What a committed write leaves ([`engine::AfterCommit`]): return once a numbering pass
-    /// that began after this call has ended (or failed, or [`NUMBERING_WAIT`] passed), so the
-    /// events this thread committed have their numbers and the other nodes were told.
-    fn wait_numbered(&self, after: engine::AfterCommit) {
+    /// that began after this call has ended (or failed, or `deadline` passed), so the events
+    /// this thread committed have their numbers and the other nodes were told.
+    fn wait_numbered(&self, after: engine::AfterCommit, deadline: std::time::Instant) {
         let lock = || self.numbering.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = std::time::Instant::now() + NUMBERING_WAIT;
         let mut state = lock();
         state.asked += 1;
         state.logins |= after.logins;
@@ -303,10 +298,13 @@ impl Pool {
                 let through = state.asked;
                 let logins = std::mem::take(&mut state.logins);
                 drop(state);
-                if let Err(e) = self.number_events(logins) {
+                let failed = self.number_events(logins).is_err_and(|e| {
                     tracing::warn!(error = %e, "numbering events failed; the next write will");
-                }
+                    true
+                });
                 state = lock();
+                // The notification is owed still: the next pass sends it.
+                state.logins |= failed && logins;
                 state.running = false;
                 state.covered = state.covered.max(through);
                 self.numbered.notify_all();
@@ -564,6 +562,9 @@ impl Store for PgStore {
     /// A transaction that lost a race (deadlock, serialization failure) was rolled back by
     /// PostgreSQL and is run again, a few times, with growing pauses: within the deadline.
     async fn transact(&self, mut job: TxJob) -> StoreResult<Box<dyn Any + Send>> {
+        // The wait for the numbering ends before the caller's deadline: a committed write must
+        // not be answered "failed" for want of its numbers (they come with the next pass).
+        let numbered_by = std::time::Instant::now() + self.options.timeout.mul_f64(0.8);
         self.on_pool(move |pool, abandoned| {
             let mut attempt = 0u32;
             loop {
@@ -583,7 +584,7 @@ impl Store for PgStore {
                 });
                 if result.is_ok() && !after.is_empty() {
                     // Before the answer, so that whoever hears of the write finds its events.
-                    pool.wait_numbered(after);
+                    pool.wait_numbered(after, numbered_by);
                 }
                 match result {
                     Err(StoreError::Conflict(e)) if attempt < CONFLICT_RETRIES => {

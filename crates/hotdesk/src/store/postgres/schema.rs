@@ -236,6 +236,11 @@ pub(super) fn migrate(client: &mut Client) -> Result<i64, MigrateError> {
     if found > known {
         return Err(MigrateError::TooNew { found });
     }
+    if found < known {
+        // A migration may rewrite a large table: the connection's statement timeout, sized
+        // for one request, must not fail it at every start.
+        tx.batch_execute("SET LOCAL statement_timeout = 0")?;
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.batch_execute(sql)?;
         tracing::info!(version = index + 1, "applied database migration");
