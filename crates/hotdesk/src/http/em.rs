@@ -87,7 +87,7 @@ fn parse_error(detail: &str) -> ParseError {
 }
 
 /// Find the EM document: a form body's `xml` field, a raw XML body, or the query's `xml`.
-fn extract_document(
+pub(super) fn extract_document(
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],

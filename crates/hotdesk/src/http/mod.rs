@@ -3,6 +3,8 @@
 mod admin;
 mod callbacks;
 mod em;
+#[doc(hidden)]
+pub mod fuzzing;
 mod log;
 mod ops;
 mod phone;

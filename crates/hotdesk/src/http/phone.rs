@@ -37,10 +37,10 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The query of a phone's request. A name given twice counts once, first come.
-struct Params(Vec<(String, String)>);
+pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn parse(query: Option<&str>) -> Params {
+    pub(super) fn parse(query: Option<&str>) -> Params {
         Params(
             form_urlencoded::parse(query.unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -48,7 +48,7 @@ impl Params {
         )
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -99,7 +99,7 @@ impl Links {
 
 /// A `Host` value that is a host name or address with an optional port, nothing else: it
 /// becomes part of every URL we send back.
-fn is_authority(host: &str) -> bool {
+pub(super) fn is_authority(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host
