@@ -1,6 +1,6 @@
-//! A crash storm: a real `hotdesk serve` under a mixed EM load (logins, logouts, logins refused
-//! because the user is elsewhere, logoutAll), killed with SIGKILL at a random moment, restarted,
-//! twenty times over, on SQLite and on PostgreSQL. After each kill the store is opened as it
+//! A crash storm: a real `hotdesk serve` under a mixed load (EM logins and logins at the phone,
+//! logouts, logins refused because the user is elsewhere, logoutAll), killed with SIGKILL at a
+//! random moment, restarted, twenty times over, on SQLite and on PostgreSQL. After each kill the store is opened as it
 //! was left and checked:
 //!
 //! - every acknowledged operation is there; the one in flight at the kill is either wholly
@@ -28,6 +28,8 @@ const CYCLES: usize = 20;
 const WORKERS: usize = 4;
 const PER_WORKER: usize = 6;
 const N: usize = WORKERS * PER_WORKER;
+/// Every storm user's PIN, for logins at the phone.
+const PIN: &str = "24680";
 
 fn device(i: usize) -> String {
     format!("CSDEV{i:02}")
@@ -43,7 +45,7 @@ fn directory() -> String {
     assert!(toml.contains("multiple_login = \"not-allowed\""));
     for i in 0..N {
         toml.push_str(&format!(
-            "\n[[users]]\nid = \"{}\"\nprofiles = [\"UserDevProf\"]\n\n[[devices]]\nname = \"{}\"\n",
+            "\n[[users]]\nid = \"{}\"\npin = \"{PIN}\"\nprofiles = [\"UserDevProf\"]\n\n[[devices]]\nname = \"{}\"\n",
             user(i),
             device(i)
         ));
@@ -100,7 +102,25 @@ fn code(answer: &str) -> Option<&str> {
     answer[start..].split('"').next()
 }
 
-/// One worker's load until its server dies: operations on its own devices and users.
+/// A login at the phone (the phone service's one-step login by user ID and PIN): the screen
+/// it answers, or `None` when the connection failed.
+async fn phone_login(client: &reqwest::Client, base: &str, d: usize, u: usize) -> Option<String> {
+    let url = format!(
+        "{base}/emapp/EMAppServlet?device={}&action=login&userid={}&pin={PIN}",
+        device(d),
+        user(u)
+    );
+    let response = client.get(url).send().await.ok()?;
+    assert_eq!(
+        response.status(),
+        200,
+        "a phone is always answered a screen"
+    );
+    response.text().await.ok()
+}
+
+/// One worker's load until its server dies: operations on its own devices and users, logins
+/// through the EM API or at the phone.
 async fn work(worker: usize, base: String, model: Arc<Mutex<Model>>, seed: u64) {
     let client = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -121,7 +141,14 @@ async fn work(worker: usize, base: String, model: Arc<Mutex<Model>>, seed: u64) 
             }
         };
         model.lock().unwrap().in_flight.push(op);
-        let Some(answer) = send(&client, &base, &xml).await else {
+        let at_phone = matches!(op, InFlight::Login { .. }) && rng.random_bool(0.5);
+        let answer = match op {
+            InFlight::Login { device, user } if at_phone => {
+                phone_login(&client, &base, device, user).await
+            }
+            _ => send(&client, &base, &xml).await,
+        };
+        let Some(answer) = answer else {
             return; // Killed: the operation stays in flight.
         };
         let mut m = model.lock().unwrap();
@@ -130,10 +157,23 @@ async fn work(worker: usize, base: String, model: Arc<Mutex<Model>>, seed: u64) 
         match op {
             InFlight::Login { device, user } => {
                 let elsewhere = m.logins.values().any(|&x| x == user);
-                if elsewhere {
-                    assert_eq!(code(&answer), Some("25"), "user elsewhere: {answer}");
-                } else {
-                    assert_eq!(answer, success(), "login of a free user at a free device");
+                match (elsewhere, at_phone) {
+                    (true, false) => {
+                        assert_eq!(code(&answer), Some("25"), "user elsewhere: {answer}")
+                    }
+                    (true, true) => assert!(
+                        answer.contains("Logged in on another phone (25)"),
+                        "user elsewhere, at the phone: {answer}"
+                    ),
+                    (false, false) => {
+                        assert_eq!(answer, success(), "login of a free user at a free device")
+                    }
+                    (false, true) => assert!(
+                        answer.contains(&format!("{} is logged in", self::user(user))),
+                        "login at the phone of a free user at a free device: {answer}"
+                    ),
+                }
+                if !elsewhere {
                     m.logins.insert(device, user);
                 }
             }
