@@ -1,9 +1,15 @@
-//! Faults of the disk under a running server, on a small filesystem the test mounts itself (a
-//! tmpfs of a few MiB): the disk fills up, then has room again. Writes answer code 6 while it
-//! is full, reads go on, nothing acknowledged is lost, and service resumes by itself.
+//! Faults of the disk under a running server, on a small filesystem the test mounts itself:
+//! - a tmpfs of a few MiB fills up, then has room again: writes answer code 6 while it is
+//!   full, reads go on, nothing acknowledged is lost, and service resumes by itself;
+//! - an ext4 image, mounted `errors=remount-ro`, hits a filesystem error and the kernel makes
+//!   it read-only under the running server (ext4's `trigger_fs_error`, the same path as a real
+//!   disk error): writes answer code 6, reads go on, and what was acknowledged is on the disk.
+//!   Such a filesystem cannot be made writable again while files are open on it, so the
+//!   fault clears only by the operator's repair: the test copies the files to a healthy disk
+//!   and finds every acknowledged login there.
 //!
-//! Mounting needs root (CI runs as root). Elsewhere the test says so and passes, except under
-//! `CI=true`, where it fails: a fault test that silently did nothing is no test.
+//! Mounting needs root (CI runs as root). Elsewhere the tests say so and pass, except under
+//! `CI=true`, where they fail: a fault test that silently did nothing is no test.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,11 +34,7 @@ impl SmallDisk {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "cannot mount a tmpfs (not root?): the disk fault tests cannot run"
-            );
-            eprintln!("disk_faults: cannot mount a tmpfs here (not root?); skipped");
+            cannot("cannot mount a tmpfs (not root?)");
             return None;
         }
         Some(SmallDisk { _dir: dir, path })
@@ -55,6 +57,79 @@ impl SmallDisk {
             }
         }
         filler
+    }
+}
+
+/// Skip (or, under `CI=true`, fail) a test that cannot make its fault here.
+fn cannot(what: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{what}: the disk fault tests cannot run"
+    );
+    eprintln!("disk_faults: {what}; skipped");
+}
+
+/// An ext4 image of its own, mounted `errors=remount-ro` on a loop device.
+struct Ext4Disk {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    /// `/sys/fs/ext4/<loop device>/trigger_fs_error`.
+    trigger: PathBuf,
+}
+
+impl Ext4Disk {
+    fn mount() -> Option<Ext4Disk> {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.img");
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+        if !ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))
+            || !ok(Command::new("mount")
+                .args(["-o", "loop,errors=remount-ro"])
+                .arg(&image)
+                .arg(&path))
+        {
+            cannot("cannot make and mount an ext4 image (not root? no mkfs.ext4?)");
+            return None;
+        }
+        let source = Command::new("findmnt")
+            .args(["-n", "-o", "SOURCE"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let device = String::from_utf8_lossy(&source.stdout).trim().to_string();
+        let name = device.rsplit('/').next().unwrap_or("").to_string();
+        let trigger = PathBuf::from(format!("/sys/fs/ext4/{name}/trigger_fs_error"));
+        let disk = Ext4Disk {
+            _dir: dir,
+            path,
+            trigger,
+        };
+        if !disk.trigger.exists() {
+            cannot("this kernel's ext4 has no trigger_fs_error");
+            return None;
+        }
+        Some(disk)
+    }
+
+    /// What a failing disk does to ext4 under `errors=remount-ro`: read-only, at once.
+    fn fail(&self) {
+        std::fs::write(&self.trigger, "hotdesk disk fault test").unwrap();
+        assert!(
+            std::fs::write(self.path.join("probe"), "x").is_err(),
+            "the filesystem is read-only now"
+        );
+    }
+}
+
+impl Drop for Ext4Disk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
 }
 
@@ -147,6 +222,49 @@ async fn a_full_disk_answers_code_6_loses_nothing_and_service_resumes() {
         assert!(
             logged_in(&answer, &format!("fu{i}")),
             "login {i} not on disk: {answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disk_gone_read_only_answers_code_6_and_keeps_what_was_acknowledged() {
+    let Some(disk) = Ext4Disk::mount() else {
+        return;
+    };
+    let db = disk.path.join("hotdesk.db");
+    let app = spawn_app_at(&db, &people(100)).await;
+    let (acked, _) = log_in(&app, 0..20).await;
+    assert_eq!(acked.len(), 20, "the disk works");
+
+    disk.fail();
+    let (more, refused) = log_in(&app, 20..40).await;
+    assert_eq!(
+        (more.len(), refused),
+        (0, 20),
+        "a read-only disk takes no write"
+    );
+    assert_all_there(&app, &acked).await;
+
+    // The operator's repair: the files, as the disk holds them, on a healthy disk.
+    let healthy = tempfile::tempdir().unwrap();
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", db.display()));
+        if from.exists() {
+            std::fs::copy(&from, healthy.path().join(format!("hotdesk.db{suffix}"))).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", healthy.path().join("hotdesk.db").display());
+    let store = hotdesk::store::open(&url).await.unwrap();
+    for &i in &acked {
+        let state = store
+            .device_state(&hotdesk::domain::Key::of(&format!("FDEV{i}")), T0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            state.login.map(|l| String::from(l.user)),
+            Some(format!("fu{i}")),
+            "acknowledged login {i} is on the disk"
         );
     }
 }
