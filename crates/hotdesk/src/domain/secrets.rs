@@ -273,8 +273,8 @@ pub struct FailureThrottle {
     per_name: u32,
     window_ms: i64,
     counts: Mutex<HashMap<ThrottleKey, (Timestamp, u32)>>,
-    /// Where each name last proved its secret, and when.
-    proven: Mutex<HashMap<(Key, IpAddr), Timestamp>>,
+    /// The counted addresses each name proved its secret from.
+    proven: Mutex<HashSet<(Key, IpAddr)>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -296,7 +296,7 @@ impl FailureThrottle {
             per_name,
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
             counts: Mutex::new(HashMap::new()),
-            proven: Mutex::new(HashMap::new()),
+            proven: Mutex::new(HashSet::new()),
         }
     }
 
@@ -324,7 +324,7 @@ impl FailureThrottle {
         // name would otherwise guess on without any limit at all.
         Self::counted(addr).is_some_and(|a| {
             let proven = self.proven.lock().unwrap_or_else(|e| e.into_inner());
-            proven.contains_key(&(name.clone(), a))
+            proven.contains(&(name.clone(), a))
         })
     }
 
@@ -367,7 +367,7 @@ impl FailureThrottle {
     }
 
     /// `name` proved its secret from `addr`: from there it passes a hold on the name.
-    pub fn record_success(&self, name: &Key, addr: Option<IpAddr>, now: Timestamp) {
+    pub fn record_success(&self, name: &Key, addr: Option<IpAddr>) {
         let Some(addr) = Self::counted(addr) else {
             return;
         };
@@ -375,7 +375,7 @@ impl FailureThrottle {
         if proven.len() >= THROTTLE_CAPACITY {
             proven.clear();
         }
-        proven.insert((name.clone(), addr), now);
+        proven.insert((name.clone(), addr));
     }
 }
 
@@ -517,7 +517,7 @@ mod tests {
         for _ in 0..2 {
             t.record_failure(&guessed, at(FAR), now);
         }
-        t.record_success(&known, at(FAR), now);
+        t.record_success(&known, at(FAR));
         t.record_failure(&guessed, at(FAR), now);
         assert!(!t.allows(&guessed, at(FAR), now));
         assert!(
@@ -531,7 +531,7 @@ mod tests {
         let t = FailureThrottle::new(3, 6, Duration::from_secs(60));
         let k = Key::of("kiosk");
         let now = Timestamp(1_000);
-        t.record_success(&k, at("192.0.2.1"), now);
+        t.record_success(&k, at("192.0.2.1"));
         // Six guessers, one failure each: no address is held off, the name is.
         for i in 0..6 {
             let guesser = at(&format!("10.9.0.{i}"));
@@ -567,7 +567,7 @@ mod tests {
             "names are not counted"
         );
         let k = Key::of("admin");
-        t.record_success(&k, near, now);
+        t.record_success(&k, near);
         for _ in 0..4 {
             t.record_failure(&k, near, now);
         }

@@ -61,7 +61,7 @@ impl AdminService {
             tracing::warn!(username = %req.username, ?peer, "admin login refused: bad credentials");
             return Err(AdminError::BadCredentials);
         };
-        self.throttle.record_success(&key, peer, now);
+        self.throttle.record_success(&key, peer);
 
         let cookie = new_token(32);
         let session = AdminSession {

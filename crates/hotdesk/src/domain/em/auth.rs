@@ -106,7 +106,7 @@ impl EmService {
             (Credential::Encrypted(_), _) => None,
         };
         if let Some(caller) = proven {
-            self.throttle.record_success(&key, ctx.peer, now);
+            self.throttle.record_success(&key, ctx.peer);
             Ok(caller)
         } else {
             self.throttle.record_failure(&key, ctx.peer, now);
